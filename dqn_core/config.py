@@ -1,0 +1,521 @@
+"""Run configuration: frozen, typed, validated dataclasses.
+
+A run is fully described by one :class:`RunConfig`. It is built from a preset
+YAML (``dqn_core/presets/<name>.yaml``) plus ``section.field=value`` overrides,
+validated once on creation (every error names the field, the value and what
+is allowed), written verbatim to ``<run-dir>/config.yaml``, flattened into
+MLflow params and summarised by a stable hash.
+
+Units: every length names its unit. ``*_steps`` counts agent steps summed over
+all parallel environments; ``*_frames`` counts emulator frames
+(``frames = agent steps x frame_skip``). :func:`steps_to_frames` is the one
+place that converts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROTOCOLS = ("nature2015", "machado2018", "atari100k", "classic")
+BACKENDS = ("python", "native")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
+
+
+def _f(default: Any, doc: str, **rules: Any) -> Any:
+    """A dataclass field with a one-line doc and validation rules.
+
+    Rules: ``ge``/``gt``/``le``/``lt`` bounds, ``choices`` (allowed values).
+    """
+    return field(default=default, metadata={"doc": doc, **rules})
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The environment: which game, under which protocol, how many copies."""
+
+    game: str = _f("Pong", "ALE game name (e.g. Pong, SpaceInvaders) or a classic env id (CartPole-v1)")
+    protocol: str = _f("nature2015", "emulator/evaluation protocol", choices=PROTOCOLS)
+    backend: str = _f("python", "python wrapper stack or ale-py's native C++ vector env", choices=BACKENDS)
+    num_envs: int = _f(1, "parallel training environments", ge=1, le=1024)
+    num_threads: int = _f(0, "native backend worker threads (0: one per env, capped at the cores)", ge=0)
+    frame_skip: int = _f(4, "emulator frames per agent step (action repeat)", ge=1, le=16)
+    frame_stack: int = _f(4, "frames stacked into one observation", ge=1, le=16)
+    # Protocol deviations: None keeps the protocol's own value (see docs/protocols.md).
+    repeat_action_probability: float | None = _f(None, "sticky-action probability override", ge=0.0, le=1.0)
+    noop_max: int | None = _f(None, "max no-op actions at reset override (0 disables)", ge=0, le=1000)
+    terminal_on_life_loss: bool | None = _f(None, "life loss ends a training episode override")
+    max_episode_frames: int | None = _f(None, "episode cap in emulator frames override", ge=1)
+    full_action_space: bool | None = _f(None, "use all 18 actions override")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The learner: network, target, loss, optimizer and exploration."""
+
+    network: str = _f("nature_cnn", "torso: Nature CNN for pixels, MLP for vector obs", choices=("nature_cnn", "mlp"))
+    mlp_hidden: tuple[int, ...] = _f((128, 128), "MLP hidden layer sizes (network=mlp)")
+    hidden_size: int = _f(512, "width of the fully connected layer after the CNN torso", ge=1)
+    double: bool = _f(False, "double DQN target (argmax online, value target)")
+    dueling: bool = _f(False, "dueling value/advantage head")
+    noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (replaces epsilon-greedy)")
+    noisy_sigma0: float = _f(0.5, "initial noise scale sigma_0 of noisy layers", gt=0.0)
+    distributional: bool = _f(False, "categorical (C51) value distribution")
+    num_atoms: int = _f(51, "atoms of the categorical support", ge=2)
+    v_min: float = _f(-10.0, "lowest atom of the categorical support")
+    v_max: float = _f(10.0, "highest atom of the categorical support")
+    gamma: float = _f(0.99, "discount per agent step", ge=0.0, le=1.0)
+    loss: str = _f("huber", "TD loss (distributional uses cross-entropy)", choices=("huber", "mse"))
+    optimizer: str = _f("rmsprop", "optimizer", choices=("rmsprop", "adam"))
+    learning_rate: float = _f(2.5e-4, "optimizer learning rate", gt=0.0, le=1.0)
+    optimizer_eps: float = _f(0.01, "optimizer epsilon (RMSprop: added to the rms; Adam: eps)", gt=0.0)
+    rmsprop_alpha: float = _f(0.95, "RMSprop squared-gradient decay", gt=0.0, lt=1.0)
+    rmsprop_centered: bool = _f(True, "centered RMSprop (as DeepMind's DQN)")
+    max_grad_norm: float | None = _f(None, "clip the global gradient norm (None: no clipping)", gt=0.0)
+    target_update_steps: int = _f(10_000, "agent steps between hard target-network syncs", ge=1)
+    epsilon_start: float = _f(1.0, "epsilon at step 0", ge=0.0, le=1.0)
+    epsilon_end: float = _f(0.1, "epsilon after the decay", ge=0.0, le=1.0)
+    epsilon_decay_steps: int = _f(1_000_000, "agent steps of linear epsilon decay", ge=1)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """The replay memory."""
+
+    capacity: int = _f(1_000_000, "transitions kept (agent steps, all envs together)", ge=1)
+    n_step: int = _f(1, "multi-step return length", ge=1, le=100)
+    prioritized: bool = _f(False, "proportional prioritized replay")
+    priority_alpha: float = _f(0.6, "priority exponent alpha", ge=0.0, le=1.0)
+    priority_beta_start: float = _f(0.4, "importance-weight exponent at step 0", ge=0.0, le=1.0)
+    priority_beta_end: float = _f(1.0, "importance-weight exponent at the end of training", ge=0.0, le=1.0)
+    priority_eps: float = _f(1e-6, "added to |TD error| before the exponent", gt=0.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop: budgets, schedules, checkpoints, logging."""
+
+    total_steps: int = _f(50_000_000, "agent steps of interaction (all envs together)", ge=1)
+    learning_starts: int = _f(50_000, "agent steps of random-policy warm-up before learning", ge=0)
+    train_frequency: int = _f(4, "agent steps per learner update (replay ratio)", ge=1)
+    batch_size: int = _f(32, "transitions per learner update", ge=1, le=65536)
+    checkpoint_every_steps: int = _f(250_000, "agent steps between checkpoints", ge=1)
+    keep_checkpoints: int = _f(2, "checkpoints kept on disk (older ones deleted)", ge=1)
+    log_every_steps: int = _f(10_000, "agent steps between metric rows", ge=1)
+    device: str = _f("auto", "torch device: auto (cuda if present), cpu, cuda, cuda:N")
+    torch_threads: int = _f(0, "torch intra-op threads (0: torch default)", ge=0)
+    deterministic: bool = _f(False, "deterministic torch kernels (bit-exact on CPU; slower on GPU)")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Periodic and final evaluation."""
+
+    every_steps: int = _f(1_000_000, "agent steps between evaluations (and one at the end)", ge=1)
+    episodes: int = _f(10, "episodes per evaluation", ge=1)
+    epsilon: float = _f(0.05, "epsilon of the evaluation policy", ge=0.0, le=1.0)
+    max_steps: int = _f(125_000, "cap on agent steps of one evaluation (all episodes together)", ge=1)
+    num_envs: int = _f(1, "parallel evaluation environments", ge=1, le=256)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where the run is recorded besides its run directory."""
+
+    mlflow: bool = _f(True, "log to MLflow (MLFLOW_TRACKING_URI, else the embedded sqlite store)")
+    suite: str = _f("adhoc", "suite name = MLflow experiment")
+    progress: bool = _f(True, "show a progress bar")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run: (preset, game, seed) and the settings."""
+
+    preset: str = _f("custom", "preset this config started from")
+    description: str = _f("", "one-line description (from the preset)")
+    citation: str = _f("", "paper whose settings the preset follows")
+    seed: int = _f(0, "root seed: every random stream is derived from it", ge=0, lt=2**63)
+    env: EnvConfig = field(default_factory=EnvConfig, metadata={"doc": "environment"})
+    agent: AgentConfig = field(default_factory=AgentConfig, metadata={"doc": "learner"})
+    replay: ReplayConfig = field(default_factory=ReplayConfig, metadata={"doc": "replay memory"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"doc": "training loop"})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"doc": "evaluation"})
+    tracking: TrackingConfig = field(default_factory=TrackingConfig, metadata={"doc": "tracking"})
+
+    def __post_init__(self) -> None:
+        _validate_cross(self)
+
+    # ----------------------------------------------------------------- views
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists), the form written to YAML."""
+        return _plain(dataclasses.asdict(self))
+
+    def flatten(self) -> dict[str, Any]:
+        """``{"agent.learning_rate": 0.00025, ...}`` for MLflow params."""
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    out[f"{key}.{sub}"] = v
+            else:
+                out[key] = value
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def config_hash(self) -> str:
+        """Stable 12-hex-digit hash of everything that changes the results."""
+        d = self.to_dict()
+        for key in RESUME_SAFE_FIELDS:
+            section, _, name = key.partition(".")
+            d.get(section, {}).pop(name, None)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def frames_per_step(self) -> int:
+        return self.env.frame_skip if self.env.protocol != "classic" else 1
+
+    def steps_to_frames(self, steps: int) -> int:
+        return steps_to_frames(steps, self)
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.env.game}-{self.preset}-s{self.seed}"
+
+
+# Fields that may differ between the config that created a run directory and the
+# one that resumes it (budgets can be extended, logging and devices changed).
+RESUME_SAFE_FIELDS = (
+    "train.total_steps",
+    "train.device",
+    "train.torch_threads",
+    "train.log_every_steps",
+    "train.checkpoint_every_steps",
+    "train.keep_checkpoints",
+    "eval.episodes",
+    "eval.every_steps",
+    "eval.max_steps",
+    "eval.num_envs",
+    "tracking.mlflow",
+    "tracking.suite",
+    "tracking.progress",
+    "env.num_threads",
+    "description",
+    "citation",
+)
+
+
+def steps_to_frames(steps: int, config: RunConfig) -> int:
+    """Agent steps to emulator frames (classic-control envs: 1 frame a step)."""
+    return int(steps) * config.frames_per_step
+
+
+SECTIONS: dict[str, type] = {
+    "env": EnvConfig,
+    "agent": AgentConfig,
+    "replay": ReplayConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "tracking": TrackingConfig,
+}
+TOP_LEVEL = ("preset", "description", "citation", "seed")
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+# ------------------------------------------------------------------ validation
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(name, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        allowed = " or ".join(_type_name(a) if a is not type(None) else "null" for a in args)
+        raise ConfigError(f"{name}: expected {allowed}, got {value!r}")
+    if origin is tuple:
+        (item_tp, *_rest) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name}: expected a list of {_type_name(item_tp)}, got {value!r}")
+        return tuple(_coerce(f"{name}[{i}]", v, item_tp) for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+                return int(value)
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{name}: unsupported type {tp!r}")  # pragma: no cover
+
+
+def _check_rules(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if value is None:
+        return
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, choices))}{extra}")
+    items = value if isinstance(value, tuple) else (value,)
+    for v in items:
+        if "ge" in meta and v < meta["ge"]:
+            raise ConfigError(f"{name}: {v!r} is below the minimum {meta['ge']} (allowed: >= {meta['ge']})")
+        if "gt" in meta and v <= meta["gt"]:
+            raise ConfigError(f"{name}: {v!r} must be greater than {meta['gt']}")
+        if "le" in meta and v > meta["le"]:
+            raise ConfigError(f"{name}: {v!r} is above the maximum {meta['le']} (allowed: <= {meta['le']})")
+        if "lt" in meta and v >= meta["lt"]:
+            raise ConfigError(f"{name}: {v!r} must be less than {meta['lt']}")
+
+
+def _build_section(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix}: expected a mapping of fields, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(_unknown(f"{prefix}.{key}" if prefix else str(key), str(key), list(known)))
+        fname = f"{prefix}.{key}" if prefix else str(key)
+        meta = known[key].metadata
+        coerced = _coerce(fname, value, hints[key])
+        _check_rules(fname, coerced, meta)
+        kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+def _unknown(full: str, key: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(key, known, n=3)
+    extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+    return f"{full}: unknown field{extra} (known: {', '.join(sorted(known))})"
+
+
+def _validate_cross(cfg: RunConfig) -> None:
+    a, r, t, e = cfg.agent, cfg.replay, cfg.train, cfg.env
+    if a.v_min >= a.v_max:
+        raise ConfigError(f"agent.v_min: {a.v_min} must be less than agent.v_max ({a.v_max})")
+    if t.batch_size > r.capacity:
+        raise ConfigError(
+            f"train.batch_size: {t.batch_size} is larger than replay.capacity ({r.capacity})"
+        )
+    if a.epsilon_end > a.epsilon_start:
+        raise ConfigError(
+            f"agent.epsilon_end: {a.epsilon_end} is above agent.epsilon_start ({a.epsilon_start})"
+        )
+    if r.capacity < e.num_envs * (e.frame_stack + r.n_step + 1):
+        raise ConfigError(
+            f"replay.capacity: {r.capacity} is too small for {e.num_envs} envs "
+            f"(needs at least num_envs x (frame_stack + n_step + 1) = "
+            f"{e.num_envs * (e.frame_stack + r.n_step + 1)})"
+        )
+    if e.protocol == "classic" and a.network != "mlp":
+        raise ConfigError("agent.network: classic-control envs need network=mlp (pixels need nature_cnn)")
+    if e.protocol != "classic" and a.network != "nature_cnn":
+        raise ConfigError(f"agent.network: Atari protocol {e.protocol!r} needs network=nature_cnn")
+    if e.protocol == "classic" and e.backend != "python":
+        raise ConfigError("env.backend: classic-control envs only have the python backend")
+    dev = t.device
+    if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
+        raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
+    if not cfg.preset or not all(c.isalnum() or c in "-_." for c in cfg.preset):
+        raise ConfigError(f"preset: {cfg.preset!r} must be a non-empty name of letters, digits, -_.")
+    if not e.game:
+        raise ConfigError("env.game: must not be empty")
+
+
+# --------------------------------------------------------------------- loading
+def from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """Build and validate a RunConfig from a nested mapping (e.g. a YAML file)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config: expected a mapping at the top level, got {type(data).__name__}")
+    kwargs: dict[str, Any] = {}
+    top_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    hints = typing.get_type_hints(RunConfig)
+    for key, value in data.items():
+        if key in SECTIONS:
+            kwargs[key] = _build_section(SECTIONS[key], value if value is not None else {}, key)
+        elif key in TOP_LEVEL:
+            coerced = _coerce(key, value, hints[key])
+            _check_rules(key, coerced, top_fields[key].metadata)
+            kwargs[key] = coerced
+        else:
+            raise ConfigError(_unknown(str(key), str(key), [*TOP_LEVEL, *SECTIONS]))
+    return RunConfig(**kwargs)
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["agent.learning_rate=1e-4", "env.game=Breakout"]`` to a nested dict.
+
+    Values are parsed as YAML scalars (``1e-4``, ``true``, ``[64, 64]``, ``null``).
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected field=value, e.g. agent.learning_rate=1e-4")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{key}: cannot parse value {raw!r}: {exc}") from None
+        if isinstance(value, str) and _looks_float(value):
+            value = float(value)  # YAML 1.1 reads "1e-4" as a string
+        section, dot, name = key.partition(".")
+        if dot:
+            if section not in SECTIONS:
+                raise ConfigError(_unknown(key, section, [*SECTIONS, *TOP_LEVEL]))
+            out.setdefault(section, {})[name] = value
+        else:
+            if key not in TOP_LEVEL:
+                raise ConfigError(_unknown(key, key, [*TOP_LEVEL, *(f"{s}.<field>" for s in SECTIONS)]))
+            out[key] = value
+    return out
+
+
+def _looks_float(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return s.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity")
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``over`` wins."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely, with an error that names the file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: malformed YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``dqn_core/presets``."""
+    root = resources.files("dqn_core") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """The raw mapping of a shipped preset (unknown names get close matches)."""
+    names = preset_names()
+    if name not in names:
+        hint = difflib.get_close_matches(name, names, n=3)
+        extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise ConfigError(f"preset: unknown preset {name!r}{extra} (known: {', '.join(names)})")
+    path = resources.files("dqn_core") / "presets" / f"{name}.yaml"
+    with resources.as_file(path) as p:
+        data = load_yaml(p)
+    data.setdefault("preset", name)
+    return data
+
+
+def load_config(
+    preset: str | None = None,
+    *,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Resolve a run config: preset (or a config file), then overrides, then ``--set`` items."""
+    data: dict[str, Any] = {}
+    if preset is not None:
+        data = preset_dict(preset)
+    if config_file is not None:
+        data = merge(data, load_yaml(config_file))
+    if overrides:
+        data = merge(data, overrides)
+    if sets:
+        data = merge(data, parse_overrides(sets))
+    return from_dict(data)
+
+
+def resume_mismatches(saved: RunConfig, new: RunConfig) -> list[str]:
+    """Fields (outside RESUME_SAFE_FIELDS) where a resuming config differs."""
+    a, b = saved.flatten(), new.flatten()
+    return sorted(
+        f"{k}: run directory has {a.get(k)!r}, command gives {b.get(k)!r}"
+        for k in set(a) | set(b)
+        if k not in RESUME_SAFE_FIELDS and a.get(k) != b.get(k)
+    )
+
+
+def field_docs() -> dict[str, str]:
+    """``{"agent.learning_rate": "optimizer learning rate", ...}`` for docs and the CLI."""
+    out = {}
+    for f in dataclasses.fields(RunConfig):
+        if f.name in SECTIONS:
+            for sf in dataclasses.fields(SECTIONS[f.name]):
+                out[f"{f.name}.{sf.name}"] = sf.metadata.get("doc", "")
+        else:
+            out[f.name] = f.metadata.get("doc", "")
+    return out
