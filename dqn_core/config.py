@@ -49,16 +49,26 @@ def _f(default: Any, doc: str, **rules: Any) -> Any:
 class EnvConfig:
     """The environment: which game, under which protocol, how many copies."""
 
-    game: str = _f("Pong", "ALE game name (e.g. Pong, SpaceInvaders) or a classic env id (CartPole-v1)")
+    game: str = _f(
+        "Pong", "ALE game name (e.g. Pong, SpaceInvaders) or a classic env id (CartPole-v1)"
+    )
     protocol: str = _f("nature2015", "emulator/evaluation protocol", choices=PROTOCOLS)
-    backend: str = _f("python", "python wrapper stack or ale-py's native C++ vector env", choices=BACKENDS)
+    backend: str = _f(
+        "python", "python wrapper stack or ale-py's native C++ vector env", choices=BACKENDS
+    )
     num_envs: int = _f(1, "parallel training environments", ge=1, le=1024)
-    num_threads: int = _f(0, "native backend worker threads (0: one per env, capped at the cores)", ge=0)
+    num_threads: int = _f(
+        0, "native backend worker threads (0: one per env, capped at the cores)", ge=0
+    )
     frame_skip: int = _f(4, "emulator frames per agent step (action repeat)", ge=1, le=16)
     frame_stack: int = _f(4, "frames stacked into one observation", ge=1, le=16)
     # Protocol deviations: None keeps the protocol's own value (see docs/protocols.md).
-    repeat_action_probability: float | None = _f(None, "sticky-action probability override", ge=0.0, le=1.0)
-    noop_max: int | None = _f(None, "max no-op actions at reset override (0 disables)", ge=0, le=1000)
+    repeat_action_probability: float | None = _f(
+        None, "sticky-action probability override", ge=0.0, le=1.0
+    )
+    noop_max: int | None = _f(
+        None, "max no-op actions at reset override (0 disables)", ge=0, le=1000
+    )
     terminal_on_life_loss: bool | None = _f(None, "life loss ends a training episode override")
     max_episode_frames: int | None = _f(None, "episode cap in emulator frames override", ge=1)
     full_action_space: bool | None = _f(None, "use all 18 actions override")
@@ -68,8 +78,12 @@ class EnvConfig:
 class AgentConfig:
     """The learner: network, target, loss, optimizer and exploration."""
 
-    network: str = _f("nature_cnn", "torso: Nature CNN for pixels, MLP for vector obs", choices=("nature_cnn", "mlp"))
-    mlp_hidden: tuple[int, ...] = _f((128, 128), "MLP hidden layer sizes (network=mlp)")
+    network: str = _f(
+        "nature_cnn",
+        "torso: Nature CNN for pixels, MLP for vector obs",
+        choices=("nature_cnn", "mlp"),
+    )
+    mlp_hidden: tuple[int, ...] = _f((128, 128), "MLP hidden layer sizes (network=mlp)", ge=1)
     hidden_size: int = _f(512, "width of the fully connected layer after the CNN torso", ge=1)
     double: bool = _f(False, "double DQN target (argmax online, value target)")
     dueling: bool = _f(False, "dueling value/advantage head")
@@ -83,10 +97,14 @@ class AgentConfig:
     loss: str = _f("huber", "TD loss (distributional uses cross-entropy)", choices=("huber", "mse"))
     optimizer: str = _f("rmsprop", "optimizer", choices=("rmsprop", "adam"))
     learning_rate: float = _f(2.5e-4, "optimizer learning rate", gt=0.0, le=1.0)
-    optimizer_eps: float = _f(0.01, "optimizer epsilon (RMSprop: added to the rms; Adam: eps)", gt=0.0)
+    optimizer_eps: float = _f(
+        0.01, "optimizer epsilon (RMSprop: added to the rms; Adam: eps)", gt=0.0
+    )
     rmsprop_alpha: float = _f(0.95, "RMSprop squared-gradient decay", gt=0.0, lt=1.0)
     rmsprop_centered: bool = _f(True, "centered RMSprop (as DeepMind's DQN)")
-    max_grad_norm: float | None = _f(None, "clip the global gradient norm (None: no clipping)", gt=0.0)
+    max_grad_norm: float | None = _f(
+        None, "clip the global gradient norm (None: no clipping)", gt=0.0
+    )
     target_update_steps: int = _f(10_000, "agent steps between hard target-network syncs", ge=1)
     epsilon_start: float = _f(1.0, "epsilon at step 0", ge=0.0, le=1.0)
     epsilon_end: float = _f(0.1, "epsilon after the decay", ge=0.0, le=1.0)
@@ -102,7 +120,9 @@ class ReplayConfig:
     prioritized: bool = _f(False, "proportional prioritized replay")
     priority_alpha: float = _f(0.6, "priority exponent alpha", ge=0.0, le=1.0)
     priority_beta_start: float = _f(0.4, "importance-weight exponent at step 0", ge=0.0, le=1.0)
-    priority_beta_end: float = _f(1.0, "importance-weight exponent at the end of training", ge=0.0, le=1.0)
+    priority_beta_end: float = _f(
+        1.0, "importance-weight exponent at the end of training", ge=0.0, le=1.0
+    )
     priority_eps: float = _f(1e-6, "added to |TD error| before the exponent", gt=0.0)
 
 
@@ -129,7 +149,9 @@ class EvalConfig:
     every_steps: int = _f(1_000_000, "agent steps between evaluations (and one at the end)", ge=1)
     episodes: int = _f(10, "episodes per evaluation", ge=1)
     epsilon: float = _f(0.05, "epsilon of the evaluation policy", ge=0.0, le=1.0)
-    max_steps: int = _f(125_000, "cap on agent steps of one evaluation (all episodes together)", ge=1)
+    max_steps: int = _f(
+        125_000, "cap on agent steps of one evaluation (all episodes together)", ge=1
+    )
     num_envs: int = _f(1, "parallel evaluation environments", ge=1, le=256)
 
 
@@ -183,8 +205,11 @@ class RunConfig:
         """Stable 12-hex-digit hash of everything that changes the results."""
         d = self.to_dict()
         for key in RESUME_SAFE_FIELDS:
-            section, _, name = key.partition(".")
-            d.get(section, {}).pop(name, None)
+            section, dot, name = key.partition(".")
+            if dot:
+                d[section].pop(name, None)
+            else:
+                d.pop(key, None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -308,11 +333,15 @@ def _check_rules(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     items = value if isinstance(value, tuple) else (value,)
     for v in items:
         if "ge" in meta and v < meta["ge"]:
-            raise ConfigError(f"{name}: {v!r} is below the minimum {meta['ge']} (allowed: >= {meta['ge']})")
+            raise ConfigError(
+                f"{name}: {v!r} is below the minimum {meta['ge']} (allowed: >= {meta['ge']})"
+            )
         if "gt" in meta and v <= meta["gt"]:
             raise ConfigError(f"{name}: {v!r} must be greater than {meta['gt']}")
         if "le" in meta and v > meta["le"]:
-            raise ConfigError(f"{name}: {v!r} is above the maximum {meta['le']} (allowed: <= {meta['le']})")
+            raise ConfigError(
+                f"{name}: {v!r} is above the maximum {meta['le']} (allowed: <= {meta['le']})"
+            )
         if "lt" in meta and v >= meta["lt"]:
             raise ConfigError(f"{name}: {v!r} must be less than {meta['lt']}")
 
@@ -325,7 +354,9 @@ def _build_section(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(_unknown(f"{prefix}.{key}" if prefix else str(key), str(key), list(known)))
+            raise ConfigError(
+                _unknown(f"{prefix}.{key}" if prefix else str(key), str(key), list(known))
+            )
         fname = f"{prefix}.{key}" if prefix else str(key)
         meta = known[key].metadata
         coerced = _coerce(fname, value, hints[key])
@@ -359,7 +390,9 @@ def _validate_cross(cfg: RunConfig) -> None:
             f"{e.num_envs * (e.frame_stack + r.n_step + 1)})"
         )
     if e.protocol == "classic" and a.network != "mlp":
-        raise ConfigError("agent.network: classic-control envs need network=mlp (pixels need nature_cnn)")
+        raise ConfigError(
+            "agent.network: classic-control envs need network=mlp (pixels need nature_cnn)"
+        )
     if e.protocol != "classic" and a.network != "nature_cnn":
         raise ConfigError(f"agent.network: Atari protocol {e.protocol!r} needs network=nature_cnn")
     if e.protocol == "classic" and e.backend != "python":
@@ -368,7 +401,9 @@ def _validate_cross(cfg: RunConfig) -> None:
     if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
         raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
     if not cfg.preset or not all(c.isalnum() or c in "-_." for c in cfg.preset):
-        raise ConfigError(f"preset: {cfg.preset!r} must be a non-empty name of letters, digits, -_.")
+        raise ConfigError(
+            f"preset: {cfg.preset!r} must be a non-empty name of letters, digits, -_."
+        )
     if not e.game:
         raise ConfigError("env.game: must not be empty")
 
@@ -403,7 +438,9 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected field=value, e.g. agent.learning_rate=1e-4")
+            raise ConfigError(
+                f"--set {item!r}: expected field=value, e.g. agent.learning_rate=1e-4"
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
@@ -417,7 +454,9 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
             out.setdefault(section, {})[name] = value
         else:
             if key not in TOP_LEVEL:
-                raise ConfigError(_unknown(key, key, [*TOP_LEVEL, *(f"{s}.<field>" for s in SECTIONS)]))
+                raise ConfigError(
+                    _unknown(key, key, [*TOP_LEVEL, *(f"{s}.<field>" for s in SECTIONS)])
+                )
             out[key] = value
     return out
 
