@@ -1,0 +1,136 @@
+"""`dqn plot`: the figures exist, are images of the expected size, and say what they show.
+
+Matplotlib writes every text of an SVG (axis labels, titles, legend entries) as
+a comment before its glyph paths, so the SVG is checked for the labels and
+units a reader needs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from dqn_core import plots
+
+_spec = importlib.util.spec_from_file_location(
+    "run_folders", Path(__file__).parent / "data" / "run_folders.py"
+)
+assert _spec is not None and _spec.loader is not None
+run_folders = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_folders)
+write_run = run_folders.write_run
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def svg_size_pt(path: Path) -> tuple[float, float]:
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    return float(root.attrib["width"].removesuffix("pt")), float(
+        root.attrib["height"].removesuffix("pt")
+    )
+
+
+def _smoke_suite(root: Path) -> Path:
+    """The smoke suite's shape: nature-dqn, Pong and Breakout, seeds 0-1, 3,000 steps."""
+    scores = {"Pong": (-21.0, -20.0), "Breakout": (1.0, 2.0)}
+    for game, (first, last) in scores.items():
+        for seed in (0, 1):
+            write_run(root, preset="nature-dqn", game=game, seed=seed, protocol="nature2015",
+                      total_steps=3000, evals={1500: [first, first + seed],
+                                               3000: [last, last + 1 + seed]})  # fmt: skip
+    return root
+
+
+def _check_image(stem: Path, size_in: tuple[float, float]) -> None:
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    assert png.stat().st_size > 5_000 and svg.stat().st_size > 5_000
+    assert png_size(png) == (round(size_in[0] * plots.DPI), round(size_in[1] * plots.DPI))
+    assert svg_size_pt(svg) == pytest.approx((size_in[0] * 72, size_in[1] * 72))
+
+
+def test_smoke_suite_figures(tmp_path: Path) -> None:
+    root = _smoke_suite(tmp_path / "smoke")
+    paths = plots.plot_suite(root)
+    figures = root / "figures"
+    group = "nature-dqn_nature2015_12k"
+    stems = [f"curve_{group}_Breakout", f"curve_{group}_Pong", f"curves_{group}",
+             "iqm_nature2015_12k", "profile_nature2015_12k"]  # fmt: skip
+    assert sorted(p.name for p in paths) == sorted(
+        f"{s}.{e}" for s in stems for e in ("png", "svg")
+    )
+    for stem in (f"curve_{group}_Pong", "iqm_nature2015_12k", "profile_nature2015_12k"):
+        _check_image(figures / stem, plots.FIGSIZE)
+    width, height, rows, cols = plots.grid_figsize(2)
+    assert (rows, cols) == (1, 2)
+    _check_image(figures / f"curves_{group}", (width, height))
+
+    pong = (figures / f"curve_{group}_Pong.svg").read_text()
+    expected = (
+        "Emulator frames",
+        "Evaluation score (raw game score)",
+        "nature-dqn: mean of 2 seeds",
+        "95% CI of the mean",
+        "individual seeds",
+        "Pong: nature-dqn, nature2015 protocol",
+        "not drawn: DQN (Nature) 18.9 at 200M frames",
+    )
+    for text in expected:
+        assert f"<!-- {text}" in pong or text in pong, text
+    iqm = (figures / "iqm_nature2015_12k.svg").read_text()
+    for text in ("IQM of human-normalised score", "Emulator frames", "human level (HNS = 1)"):
+        assert text in iqm, text
+    profile = (figures / "profile_nature2015_12k.svg").read_text()
+    assert "Fraction of runs with score" in profile and "nature-dqn: 2 runs x 2 games" in profile
+
+
+def test_reference_lines_where_the_protocol_and_budget_match(tmp_path: Path) -> None:
+    root = tmp_path / "atari100k"
+    five = ("alien", "breakout", "freeway", "pong", "qbert")
+    run_folders.write_drq_suite(root, runs_per_game=3, games=five)
+    plots.plot_suite(root)
+    svg = (root / "figures" / "curve_der_atari100k_400k_Pong.svg").read_text()
+    for label in ("DER (published, 400k frames): -19.3", "DrQ(eps) (published, 400k frames)",
+                  "SPR (published, 400k frames)"):  # fmt: skip
+        assert label in svg, label
+    profile = (root / "figures" / "profile_atari100k_400k.svg").read_text()
+    assert "der: 3 runs x 5 games" in profile
+    assert "DrQ(eps) (published, 100 runs)" in profile and "SPR (published, 100 runs)" in profile
+    width, height, rows, cols = plots.grid_figsize(5)
+    assert (rows, cols) == (2, 4)
+    assert plots.grid_figsize(26)[2:] == (7, 4)
+    _check_image(root / "figures" / "curves_der_atari100k_400k", (width, height))
+
+
+def test_dopamine_curve_is_the_machado_reference(tmp_path: Path) -> None:
+    root = tmp_path / "atari5"
+    for seed in range(2):
+        evals = {k * 250_000: [float(k + seed)] for k in range(1, 5)}  # 1M..4M frames
+        write_run(root, preset="nature-dqn", game="Breakout", seed=seed, protocol="machado2018",
+                  total_steps=1_000_000, evals=evals, eval_epsilon=0.001)  # fmt: skip
+    plots.plot_suite(root)
+    curve = (root / "figures" / "curve_nature-dqn_machado2018_4M_Breakout.svg").read_text()
+    assert "Dopamine DQN (training returns), 5 runs" in curve
+    iqm = (root / "figures" / "iqm_machado2018_4M.svg").read_text()
+    assert "Dopamine DQN (training returns), 5 runs" in iqm
+    profile = (root / "figures" / "profile_machado2018_4M.svg").read_text()
+    assert "DQN (Dopamine) (training returns, 5 runs)" in profile
+
+
+def test_svg_output_is_reproducible(tmp_path: Path) -> None:
+    root = _smoke_suite(tmp_path / "smoke")
+    first = plots.plot_suite(root, tmp_path / "a")
+    plots.plot_suite(root, tmp_path / "b")
+    for path in first:
+        if path.suffix == ".svg":
+            assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
