@@ -60,6 +60,9 @@ class EnvConfig:
     num_threads: int = _f(
         0, "native backend worker threads (0: one per env, capped at the cores)", ge=0
     )
+    thread_affinity_offset: int = _f(
+        -1, "native backend: pin worker threads to cores from this offset (-1: no pinning)", ge=-1
+    )
     frame_skip: int = _f(4, "emulator frames per agent step (action repeat)", ge=1, le=16)
     frame_stack: int = _f(4, "frames stacked into one observation", ge=1, le=16)
     # Protocol deviations: None keeps the protocol's own value (see docs/protocols.md).
@@ -72,6 +75,7 @@ class EnvConfig:
     terminal_on_life_loss: bool | None = _f(None, "life loss ends a training episode override")
     max_episode_frames: int | None = _f(None, "episode cap in emulator frames override", ge=1)
     full_action_space: bool | None = _f(None, "use all 18 actions override")
+    fire_reset: bool | None = _f(None, "press FIRE at reset in games that have it override")
 
 
 @dataclass(frozen=True)
@@ -242,6 +246,7 @@ RESUME_SAFE_FIELDS = (
     "tracking.suite",
     "tracking.progress",
     "env.num_threads",
+    "env.thread_affinity_offset",
     "description",
     "citation",
 )

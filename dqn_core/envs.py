@@ -238,6 +238,7 @@ _OVERRIDES = (
     "terminal_on_life_loss",
     "max_episode_frames",
     "full_action_space",
+    "fire_reset",
 )
 _INTERPOLATIONS = {
     "INTER_AREA": cv2.INTER_AREA,
@@ -253,7 +254,7 @@ def protocol_settings(config: RunConfig, *, evaluation: bool = False) -> AtariSe
     ``env.frame_skip`` and ``env.frame_stack`` always apply to Atari protocols;
     ``env.repeat_action_probability``, ``env.noop_max``,
     ``env.terminal_on_life_loss``, ``env.max_episode_frames`` and
-    ``env.full_action_space`` replace the protocol's value unless None;
+    ``env.full_action_space``, ``env.fire_reset`` replace the protocol's value unless None;
     ``eval.epsilon`` becomes ``eval_epsilon``. For evaluation, life loss is
     never terminal: evaluation scores are whole games.
 

@@ -1,0 +1,108 @@
+"""The run directory's CSV files: ``metrics.csv`` and ``eval.csv``.
+
+Both are append-only while a run is alive and keyed by agent ``step``. On
+resume from a checkpoint taken at step S, rows after S (written between the
+checkpoint and the crash) are dropped before appending again, so the files
+never hold a gap or a duplicate step.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from dqn_core.fileio import atomic_write_text
+
+#: Columns of metrics.csv, in order. ``time_s`` and ``train/steps_per_second``
+#: are wall-clock measurements; every other column is a function of the seed.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "step",
+    "frames",
+    "time_s",
+    "train/episodes",
+    "train/episode_return",
+    "train/episode_length",
+    "train/epsilon",
+    "train/steps_per_second",
+    "learn/updates",
+    "learn/loss",
+    "learn/q_mean",
+    "learn/grad_norm",
+    "replay/size",
+    "replay/beta",
+    "eval/return_mean",
+    "eval/return_std",
+    "eval/episodes",
+)
+WALL_CLOCK_COLUMNS = ("time_s", "train/steps_per_second")
+EVAL_COLUMNS: tuple[str, ...] = ("step", "frames", "episode", "score", "length_frames", "truncated")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return repr(value)
+    return str(value)
+
+
+class CsvLog:
+    """An append-only CSV file with a fixed header, truncatable to a step."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.path = path
+        self.columns = tuple(columns)
+        self._fh: IO[str] | None = None
+
+    def read_rows(self) -> list[dict[str, str]]:
+        if not self.path.exists():
+            return []
+        with self.path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is not None and tuple(reader.fieldnames) != self.columns:
+                raise ValueError(
+                    f"{self.path}: unexpected header {reader.fieldnames}; "
+                    f"expected {list(self.columns)}"
+                )
+            return list(reader)
+
+    def open(self, keep_until_step: int) -> int:
+        """Open for appending, first dropping rows with ``step > keep_until_step``.
+
+        Returns:
+            The number of rows kept.
+        """
+        rows = [r for r in self.read_rows() if r.get("step") and int(r["step"]) <= keep_until_step]
+        lines = [",".join(self.columns)]
+        lines += [",".join(_csv_cell(r.get(c, "")) for c in self.columns) for r in rows]
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        self._fh = self.path.open("a", newline="")
+        return len(rows)
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        if self._fh is None:
+            raise RuntimeError(f"{self.path}: open() must be called before append()")
+        for row in rows:
+            unknown = set(row) - set(self.columns)
+            if unknown:
+                raise KeyError(f"{self.path}: unknown columns {sorted(unknown)}")
+            self._fh.write(",".join(_csv_cell(_fmt(row.get(c))) for c in self.columns) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _csv_cell(text: str) -> str:
+    if any(ch in text for ch in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text

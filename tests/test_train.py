@@ -1,0 +1,280 @@
+"""The run loop end to end on real ROMs, a real MLflow store and real processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dqn_core.checkpoint import CheckpointManager
+from dqn_core.config import load_config
+from dqn_core.runlog import WALL_CLOCK_COLUMNS
+from dqn_core.train import Trainer, train
+
+pytestmark = pytest.mark.integration
+
+# A tiny Nature-DQN run: learning from step 200, an update every 4 steps.
+TINY = [
+    "replay.capacity=2000",
+    "train.learning_starts=200",
+    "train.batch_size=8",
+    "train.log_every_steps=100",
+    "train.checkpoint_every_steps=300",
+    "eval.every_steps=600",
+    "eval.episodes=1",
+    "eval.max_steps=150",
+    "agent.epsilon_decay_steps=500",
+    "agent.target_update_steps=200",
+    "train.torch_threads=1",
+]
+
+
+def tiny_config(steps: int = 900, seed: int = 3, extra: tuple[str, ...] = (), mlflow: bool = False):
+    sets = [*TINY, f"train.total_steps={steps}", f"seed={seed}", "env.game=Pong"]
+    sets += [f"tracking.mlflow={'true' if mlflow else 'false'}", "tracking.progress=false", *extra]
+    return load_config("nature-dqn", sets=sets)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def deterministic_rows(path: Path) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK_COLUMNS} for r in read_csv(path)]
+
+
+def check_metrics_continuous(rows: list[dict[str, str]], period: int, total: int) -> None:
+    """One row per step, every log point present, nothing past the budget."""
+    steps = [int(r["step"]) for r in rows]
+    assert len(steps) == len(set(steps)), f"duplicate steps: {steps}"
+    assert steps == sorted(steps), steps
+    assert set(range(period, total + 1, period)) <= set(steps), steps
+    assert steps[-1] == total
+    for r in rows:
+        assert int(r["frames"]) == 4 * int(r["step"])
+        assert r["train/episodes"] != "" and r["learn/updates"] != ""
+
+
+def assert_same_state(a, b, path="state"):
+    """Nested state dicts equal: same keys, equal tensors, equal scalars."""
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and set(a) == set(b), path
+        for k in b:
+            assert_same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(b, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    elif isinstance(b, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+def test_tiny_run_writes_every_file(tmp_path):
+    cfg = tiny_config()
+    summary = train(cfg, tmp_path / "run", quiet=True)
+    run = tmp_path / "run"
+    assert summary["steps"] == 900 and summary["frames"] == 3600
+    assert json.loads((run / "summary.json").read_text())["steps"] == 900
+    assert (run / "config.yaml").read_text() == cfg.to_yaml()
+    check_metrics_continuous(read_csv(run / "metrics.csv"), 100, 900)
+    evals = read_csv(run / "eval.csv")
+    assert sorted({int(r["step"]) for r in evals}) == [600, 900]
+    assert all(float(r["score"]) <= 21 for r in evals)
+    rows = read_csv(run / "metrics.csv")
+    losses = [float(r["learn/loss"]) for r in rows if r["learn/loss"]]
+    assert losses and all(v == v for v in losses)
+    assert int(rows[-1]["learn/updates"]) == (900 - 200) // 4 + 1
+
+
+def test_same_seed_twice_is_identical(tmp_path):
+    cfg = tiny_config(steps=600, extra=("train.deterministic=true",))
+    train(cfg, tmp_path / "a", quiet=True)
+    train(cfg, tmp_path / "b", quiet=True)
+    assert deterministic_rows(tmp_path / "a" / "metrics.csv") == deterministic_rows(
+        tmp_path / "b" / "metrics.csv"
+    )
+    assert read_csv(tmp_path / "a" / "eval.csv") == read_csv(tmp_path / "b" / "eval.csv")
+    sa, _ = CheckpointManager(tmp_path / "a" / "checkpoints", keep=2).latest()
+    sb, _ = CheckpointManager(tmp_path / "b" / "checkpoints", keep=2).latest()
+    for k, v in sa["learner"]["online"].items():
+        assert torch.equal(v, sb["learner"]["online"][k]), k
+
+
+def test_finished_run_is_not_retrained_and_can_be_extended(tmp_path):
+    train(tiny_config(steps=600), tmp_path / "r", quiet=True)
+    before = (tmp_path / "r" / "metrics.csv").read_text()
+    summary = train(tiny_config(steps=600), tmp_path / "r", quiet=True)
+    assert summary["steps"] == 600
+    assert (tmp_path / "r" / "metrics.csv").read_text() == before
+    summary = train(tiny_config(steps=900), tmp_path / "r", quiet=True)
+    assert summary["steps"] == 900
+    check_metrics_continuous(read_csv(tmp_path / "r" / "metrics.csv"), 100, 900)
+
+
+def test_resume_restores_learner_and_replay_exactly(tmp_path):
+    cfg = tiny_config(steps=600)
+    t1 = Trainer(cfg, tmp_path / "r", quiet=True)
+    t1.run()
+    state, _ = CheckpointManager(tmp_path / "r" / "checkpoints", keep=2).latest()
+    t2 = Trainer(tiny_config(steps=900), tmp_path / "r", quiet=True)
+    t2._resume()
+    assert t2.step == 600
+    for k, v in state["learner"]["online"].items():
+        assert torch.equal(t2.learner.state_dict()["online"][k], v)
+    assert_same_state(t2.replay.state_dict(), state["replay"])
+    assert_same_state(t2.seeds.state_dict(), state["seeds"])
+
+
+def test_a_different_config_is_refused(tmp_path):
+    from dqn_core.config import ConfigError
+
+    train(tiny_config(steps=300), tmp_path / "r", quiet=True)
+    with pytest.raises(ConfigError, match=r"agent\.learning_rate"):
+        Trainer(
+            tiny_config(steps=300, extra=("agent.learning_rate=0.1",)), tmp_path / "r", quiet=True
+        )
+
+
+def _dqn(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dqn_core", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def _train_args(run_dir: Path, steps: int) -> list[str]:
+    sets = [*TINY, "train.checkpoint_every_steps=200"]
+    args = [
+        "train",
+        "--preset",
+        "nature-dqn",
+        "--game",
+        "Pong",
+        "--seed",
+        "5",
+        "--steps",
+        str(steps),
+    ]
+    args += ["--run-dir", str(run_dir), "--suite", "killtest", "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    return args
+
+
+def _wait_for_checkpoint(run_dir: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (
+            list((run_dir / "checkpoints").glob("ckpt-*.pt"))
+            and (run_dir / "checkpoints" / "manifest.json").exists()
+        ):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"dqn train exited early: {proc.stdout.read() if proc.stdout else ''}"
+            )
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_sigkill_then_resume_is_continuous_and_mlflow_matches(tmp_path):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {"MLFLOW_TRACKING_URI": uri}
+    run_dir = tmp_path / "run"
+    proc = _dqn(*_train_args(run_dir, 1400), env=env)
+    _wait_for_checkpoint(run_dir, proc)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (run_dir / "summary.json").exists()
+    proc = _dqn(*_train_args(run_dir, 1400), env=env)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    rows = read_csv(run_dir / "metrics.csv")
+    check_metrics_continuous(rows, 100, 1400)
+    # MLflow holds what metrics.csv holds (latest value logged at each frame count).
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("killtest").experiment_id])
+    assert run.info.run_name == "Pong-nature-dqn-s5"
+    assert run.data.params["agent.learning_rate"] == "0.00025"
+    for key in ("train/episodes", "learn/loss", "replay/size"):
+        history = {}
+        for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.timestamp):
+            history[m.step] = m.value
+        expected = {int(r["frames"]): float(r[key]) for r in rows if r[key] != ""}
+        assert history == pytest.approx(expected), key
+
+
+def test_sigterm_checkpoints_and_exits(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _dqn(*_train_args(run_dir, 100_000), "--no-mlflow")
+    _wait_for_checkpoint(run_dir, proc)
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.time()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert time.time() - t0 < 30
+    state, _ = CheckpointManager(run_dir / "checkpoints", keep=2).latest()
+    rows = read_csv(run_dir / "metrics.csv")
+    # the checkpoint was written at the signal, after the last log row
+    assert int(rows[-1]["step"]) <= state["step"] < int(rows[-1]["step"]) + 100
+    assert "stopped by signal SIGTERM" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--preset", "nature-dqn", "--game", "Pnog"], "did you mean Pong"),
+        (["--preset", "natur-dqn", "--game", "Pong"], "unknown preset"),
+        (
+            ["--preset", "nature-dqn", "--game", "Pong", "--set", "agent.lr=1"],
+            "agent.lr: unknown field",
+        ),
+        (
+            ["--preset", "nature-dqn", "--game", "Pong", "--set", "agent.learning_rate=-1"],
+            "agent.learning_rate",
+        ),
+        (
+            ["--preset", "nature-dqn", "--game", "Pong", "--set", "train.batch_size=x"],
+            "train.batch_size",
+        ),
+        (
+            [
+                "--preset",
+                "nature-dqn",
+                "--game",
+                "Pong",
+                "--set",
+                "train.batch_size=64",
+                "--set",
+                "replay.capacity=10",
+            ],
+            "train.batch_size",
+        ),
+    ],
+)
+def test_bad_input_fails_before_training(tmp_path, args, fragment):
+    run_dir = tmp_path / "run"
+    proc = _dqn("train", *args, "--run-dir", str(run_dir))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out
+    assert fragment in out
+    assert "Traceback" not in out
+    assert not run_dir.exists()
