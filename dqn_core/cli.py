@@ -263,6 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dqn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (RuntimeError, ValueError, OSError) as exc:
+        # Faults of the run or its files (corrupt checkpoints, NaN losses, a garbled
+        # metrics.csv, disk full): one line naming what happened; --verbose shows
+        # the traceback.
+        if args.verbose:
+            log.exception("dqn %s failed", args.command)
+        name = type(exc).__name__
+        print(f"dqn {args.command}: error: {name}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"dqn {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -83,6 +83,9 @@ import os
 # GitPython (imported by MLflow for source tags) warns loudly when there is no git
 # binary, as in slim container images.
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+# MLflow prints "View run ... at: <tracking URI>" when a run ends; that URI may
+# carry credentials, and the run directory's logs must never hold them.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 import atexit
 import contextlib

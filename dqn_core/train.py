@@ -369,6 +369,7 @@ class Trainer:
                         self._log_point(window, epsilon=epsilon, extra=eval_row)
                         window = _Window(start_step=after)
                     if _crossed(before, after, t.checkpoint_every_steps) or after >= t.total_steps:
+                        self._check_finite(window)  # never checkpoint poisoned weights
                         self.save_checkpoint()
                     progress.update(after, last_return, epsilon)
             summary = self._finish()
@@ -408,14 +409,7 @@ class Trainer:
     ) -> None:
         cfg = self.config
         elapsed = time.perf_counter() - window.started
-        means = window.metric_means()
-        for key in ("loss", "q_mean"):
-            value = means.get(key)
-            if value is not None and not math.isfinite(value):
-                raise NonFiniteError(
-                    f"learn/{key} became {value} between steps {window.start_step} "
-                    f"and {self.step}; stopping (the last checkpoint is kept)"
-                )
+        means = self._check_finite(window)
         row: dict[str, Any] = {
             "step": self.step,
             "frames": cfg.steps_to_frames(self.step),
@@ -456,6 +450,18 @@ class Trainer:
                 if row["train/episode_return"] is None
                 else f"{row['train/episode_return']:.1f}",
             )
+
+    def _check_finite(self, window: _Window) -> dict[str, float]:
+        """Means of the window's learner metrics; NonFiniteError if loss or Q is NaN/inf."""
+        means = window.metric_means()
+        for key in ("loss", "q_mean"):
+            value = means.get(key)
+            if value is not None and not math.isfinite(value):
+                raise NonFiniteError(
+                    f"learn/{key} became {value} between steps {window.start_step} "
+                    f"and {self.step}; stopping (the last checkpoint is kept)"
+                )
+        return means
 
     def _track(self, row: dict[str, Any]) -> None:
         metrics = {

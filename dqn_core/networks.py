@@ -1,0 +1,362 @@
+"""Q-networks of the DQN family: torsos, heads and noisy layers.
+
+A :class:`QNetwork` is a torso (the Nature CNN for stacked uint8 frames, or an
+MLP for vector observations) followed by a head:
+
+* plain Q head (Mnih et al. 2015): ``Linear(F, H) -> ReLU -> Linear(H, A)``;
+* dueling head (Wang et al. 2016): a value and an advantage stream, each
+  ``Linear(F, H) -> ReLU -> Linear``, combined as ``V + A - mean_a A``;
+* categorical head (Bellemare et al. 2017, C51): ``num_atoms`` logits per action,
+  a softmax over atoms gives the return distribution on a fixed support;
+  with dueling, the combination is applied to the logits as in Rainbow
+  (Hessel et al. 2018);
+* noisy layers (Fortunato et al. 2018, factorised Gaussian) replace the head's
+  linear layers (the torso stays deterministic, as in Rainbow).
+
+``H`` is ``agent.hidden_size`` after the CNN, or the last entry of
+``agent.mlp_hidden`` for the MLP (whose other entries form the torso).
+
+Initialisation draws from an explicit generator (the ``init`` stream), never
+from torch's global RNG: weights and biases are uniform in +-1/sqrt(fan_in),
+which is both Lua-Torch's default (what the Nature DQN used) and PyTorch's.
+Noise draws come from the generator passed to :meth:`QNetwork.reset_noise`.
+
+The CNN takes uint8 pixels (0..255) and scales them inside, in one fused
+conversion to float32 in channels-last memory layout (faster convolutions on
+CPU; see benchmarks/learner.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dqn_core.config import AgentConfig
+
+#: Nature CNN layers: (out_channels, kernel, stride) (Mnih et al. 2015, Methods).
+NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+
+
+def uniform_fan_in_(weight: Tensor, bias: Tensor | None, generator: torch.Generator) -> None:
+    """Initialise a layer's weight and bias uniformly in +-1/sqrt(fan_in).
+
+    Args:
+        weight: (out, in, ...) weight, filled in place.
+        bias: (out,) bias or None, filled in place.
+        generator: the CPU generator to draw from.
+    """
+    fan_in = weight[0].numel()
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        weight.uniform_(-bound, bound, generator=generator)
+        if bias is not None:
+            bias.uniform_(-bound, bound, generator=generator)
+
+
+def _scaled_noise(n: int, generator: torch.Generator, device: torch.device) -> Tensor:
+    """f(x) = sign(x) sqrt(|x|) of standard normal draws (Fortunato et al. 2018, eq. 11)."""
+    x = torch.randn(n, generator=generator, device=device)
+    return x.sign() * x.abs().sqrt()
+
+
+class NoisyLinear(nn.Module):
+    """Linear layer with factorised Gaussian parameter noise (Fortunato et al. 2018).
+
+    ``y = (mu_W + sigma_W * (eps_out eps_in^T)) x + mu_b + sigma_b * eps_out``,
+    computed without forming the noisy weight matrix:
+    ``y = mu_W x + ((x * eps_in) sigma_W^T) * eps_out + mu_b + sigma_b * eps_out``.
+    The noise lives in buffers (so it is checkpointed) and changes only when
+    :meth:`reset_noise` is called.
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, sigma0: float, generator: torch.Generator
+    ) -> None:
+        """Args:
+        in_features: input width.
+        out_features: output width.
+        sigma0: initial noise scale; sigma starts at sigma0 / sqrt(in_features).
+        generator: CPU generator for the initial mu.
+        """
+        super().__init__()
+        if sigma0 <= 0:
+            raise ValueError(f"sigma0: {sigma0!r} must be > 0")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.sigma0 = sigma0
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features))
+        self.weight_sigma = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias_mu = nn.Parameter(torch.empty(out_features))
+        self.bias_sigma = nn.Parameter(torch.empty(out_features))
+        self.register_buffer("eps_in", torch.zeros(in_features))
+        self.register_buffer("eps_out", torch.zeros(out_features))
+        self.eps_in: Tensor
+        self.eps_out: Tensor
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """mu ~ U(+-1/sqrt(in)), sigma = sigma0/sqrt(in) (Fortunato et al. 2018, sec. 3.2)."""
+        uniform_fan_in_(self.weight_mu, self.bias_mu, generator)
+        with torch.no_grad():
+            self.weight_sigma.fill_(self.sigma0 / math.sqrt(self.in_features))
+            self.bias_sigma.fill_(self.sigma0 / math.sqrt(self.in_features))
+
+    def reset_noise(self, generator: torch.Generator) -> None:
+        """Draw fresh factorised noise (in_features + out_features normals)."""
+        device = self.eps_in.device
+        self.eps_in.copy_(_scaled_noise(self.in_features, generator, device))
+        self.eps_out.copy_(_scaled_noise(self.out_features, generator, device))
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = torch.addcmul(self.bias_mu, self.bias_sigma, self.eps_out)
+        mean = F.linear(x, self.weight_mu, bias)
+        return torch.addcmul(mean, F.linear(x * self.eps_in, self.weight_sigma), self.eps_out)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, sigma0={self.sigma0}"
+
+
+def _linear(
+    in_features: int, out_features: int, noisy: bool, sigma0: float, generator: torch.Generator
+) -> nn.Module:
+    if noisy:
+        return NoisyLinear(in_features, out_features, sigma0, generator)
+    layer = nn.Linear(in_features, out_features)
+    uniform_fan_in_(layer.weight, layer.bias, generator)
+    return layer
+
+
+def nature_conv_output(obs_shape: Sequence[int]) -> tuple[int, int, int]:
+    """(channels, height, width) after the Nature CNN's convolutions.
+
+    Raises:
+        ValueError: the frames are too small for the three convolutions.
+    """
+    if len(obs_shape) != 3:
+        raise ValueError(
+            f"obs_shape: the Nature CNN needs (frames, height, width), got {tuple(obs_shape)}"
+        )
+    _, h, w = obs_shape
+    for _, kernel, stride in NATURE_CONVS:
+        h = (h - kernel) // stride + 1
+        w = (w - kernel) // stride + 1
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"obs_shape: frames of {obs_shape[1]}x{obs_shape[2]} are too small for the "
+                "Nature CNN (needs at least 36x36)"
+            )
+    return NATURE_CONVS[-1][0], h, w
+
+
+class NatureTorso(nn.Module):
+    """The three convolutions of Mnih et al. 2015 on uint8 frames, scaled by 1/255 inside."""
+
+    def __init__(
+        self, obs_shape: Sequence[int], generator: torch.Generator, channels_last: bool = True
+    ) -> None:
+        """Args:
+        obs_shape: (frames, height, width), e.g. (4, 84, 84).
+        generator: CPU generator for the initial weights.
+        channels_last: run the convolutions in NHWC layout (faster on CPU).
+        """
+        super().__init__()
+        c, h, w = nature_conv_output(obs_shape)
+        self.output_dim = c * h * w
+        self.obs_shape = tuple(int(s) for s in obs_shape)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        layers: list[nn.Module] = []
+        in_channels = self.obs_shape[0]
+        for out_channels, kernel, stride in NATURE_CONVS:
+            conv = nn.Conv2d(in_channels, out_channels, kernel, stride)
+            uniform_fan_in_(conv.weight, conv.bias, generator)
+            layers += [conv, nn.ReLU(inplace=True)]
+            in_channels = out_channels
+        # torch's type stubs omit Module.to's memory_format keyword.
+        self.convs = nn.Sequential(*layers).to(memory_format=self.memory_format)  # type: ignore[call-overload]
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if obs.dtype != torch.uint8:
+            raise TypeError(
+                f"obs: the Nature CNN takes uint8 pixels (0..255) and scales them itself, "
+                f"got {obs.dtype}"
+            )
+        # One copy: uint8 -> float32 in the conv layout; the scale is applied in place.
+        x = obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
+        return torch.flatten(self.convs(x), 1)
+
+
+class MLPTorso(nn.Module):
+    """Fully connected ReLU layers on flattened float observations."""
+
+    def __init__(
+        self, obs_shape: Sequence[int], hidden: Sequence[int], generator: torch.Generator
+    ) -> None:
+        """Args:
+        obs_shape: observation shape (flattened to one vector).
+        hidden: widths of the torso's layers (may be empty: the torso is a flatten).
+        generator: CPU generator for the initial weights.
+        """
+        super().__init__()
+        in_features = math.prod(obs_shape)
+        if in_features < 1:
+            raise ValueError(f"obs_shape: {tuple(obs_shape)} has no elements")
+        layers: list[nn.Module] = []
+        for width in hidden:
+            layers += [_linear(in_features, width, False, 1.0, generator), nn.ReLU(inplace=True)]
+            in_features = width
+        self.layers = nn.Sequential(*layers)
+        self.output_dim = in_features
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.layers(torch.flatten(obs, 1).to(torch.float32))
+
+
+class QNetwork(nn.Module):
+    """Torso + (dueling) (noisy) (categorical) head.
+
+    ``forward(obs)`` returns Q-values (B, A) in every configuration (the mean of
+    the return distribution for C51); :meth:`log_probs` returns the (B, A, atoms)
+    log-probabilities of a categorical network.
+    """
+
+    support: Tensor  # (atoms,) buffer of categorical networks
+
+    def __init__(
+        self,
+        torso: nn.Module,
+        feature_dim: int,
+        num_actions: int,
+        hidden: int,
+        generator: torch.Generator,
+        *,
+        dueling: bool = False,
+        noisy: bool = False,
+        sigma0: float = 0.5,
+        support: Tensor | None = None,
+    ) -> None:
+        """Args:
+        torso: maps observations to (B, feature_dim) features.
+        feature_dim: torso output width.
+        num_actions: number of discrete actions.
+        hidden: width of the head's hidden layer (per stream).
+        generator: CPU generator for the initial weights.
+        dueling: separate value and advantage streams.
+        noisy: factorised-Gaussian noisy linear layers in the head.
+        sigma0: initial noise scale of noisy layers.
+        support: (atoms,) evenly spaced return atoms for a categorical head,
+            None for a scalar Q head.
+        """
+        super().__init__()
+        if num_actions < 1:
+            raise ValueError(f"num_actions: {num_actions!r} must be >= 1")
+        if hidden < 1:
+            raise ValueError(f"hidden: {hidden!r} must be >= 1")
+        self.torso = torso
+        self.num_actions = num_actions
+        self.dueling = dueling
+        self.noisy = noisy
+        self.distributional = support is not None
+        self.num_atoms = 1 if support is None else int(support.numel())
+        if support is not None:
+            if support.ndim != 1 or support.numel() < 2:
+                raise ValueError(
+                    f"support: expected a 1-D tensor of >= 2 atoms, got {support.shape}"
+                )
+            self.register_buffer("support", support.to(torch.float32).clone(), persistent=False)
+
+        def stream(out: int) -> nn.Sequential:
+            return nn.Sequential(
+                _linear(feature_dim, hidden, noisy, sigma0, generator),
+                nn.ReLU(inplace=True),
+                _linear(hidden, out, noisy, sigma0, generator),
+            )
+
+        self.advantage = stream(num_actions * self.num_atoms)
+        self.value = stream(self.num_atoms) if dueling else None
+
+    def _head(self, obs: Tensor) -> Tensor:
+        """(B, A, atoms) logits, or (B, A, 1) Q-values."""
+        features = self.torso(obs)
+        out = self.advantage(features).view(-1, self.num_actions, self.num_atoms)
+        if self.value is not None:
+            value = self.value(features).view(-1, 1, self.num_atoms)
+            out = value + out - out.mean(dim=1, keepdim=True)
+        return out
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Q-values (B, A)."""
+        out = self._head(obs)
+        if not self.distributional:
+            return out.squeeze(-1)
+        return torch.softmax(out, dim=-1) @ self.support
+
+    def log_probs(self, obs: Tensor) -> Tensor:
+        """Log-probabilities (B, A, atoms) of the return distribution (categorical nets only)."""
+        if not self.distributional:
+            raise RuntimeError("log_probs: this network has a scalar Q head (distributional=false)")
+        return torch.log_softmax(self._head(obs), dim=-1)
+
+    def q_from_log_probs(self, log_probs: Tensor) -> Tensor:
+        """Mean of the return distribution: (B, A, atoms) log-probs to (B, A) Q-values."""
+        return log_probs.exp() @ self.support
+
+    def reset_noise(self, generator: torch.Generator) -> None:
+        """Draw fresh noise in every noisy layer (no-op without noisy layers)."""
+        for module in self.modules():
+            if isinstance(module, NoisyLinear):
+                module.reset_noise(generator)
+
+
+def categorical_support(agent: AgentConfig) -> Tensor:
+    """The C51 atoms: ``num_atoms`` evenly spaced values from ``v_min`` to ``v_max``."""
+    return torch.linspace(agent.v_min, agent.v_max, agent.num_atoms, dtype=torch.float32)
+
+
+def build_network(
+    agent: AgentConfig,
+    obs_shape: Sequence[int],
+    num_actions: int,
+    generator: torch.Generator,
+    *,
+    channels_last: bool = True,
+) -> QNetwork:
+    """The Q-network described by ``agent`` (on the CPU; move it with ``.to(device)``).
+
+    Args:
+        agent: network, hidden sizes, dueling/noisy/distributional switches.
+        obs_shape: one observation's shape: (frames, H, W) for the CNN, (D,) for the MLP.
+        num_actions: number of discrete actions.
+        generator: CPU generator for the initial weights (the ``init`` stream).
+        channels_last: NHWC convolutions (CNN only).
+
+    Returns:
+        The network, initialised from ``generator``.
+    """
+    torso: NatureTorso | MLPTorso
+    if agent.network == "nature_cnn":
+        torso = NatureTorso(obs_shape, generator, channels_last=channels_last)
+        hidden = agent.hidden_size
+    elif agent.network == "mlp":
+        if not agent.mlp_hidden:
+            raise ValueError("agent.mlp_hidden: needs at least one layer width, got []")
+        if len(obs_shape) < 1:
+            raise ValueError(f"obs_shape: {tuple(obs_shape)} has no elements")
+        torso = MLPTorso(obs_shape, agent.mlp_hidden[:-1], generator)
+        hidden = agent.mlp_hidden[-1]
+    else:
+        raise ValueError(f"agent.network: {agent.network!r} is not one of nature_cnn, mlp")
+    return QNetwork(
+        torso,
+        torso.output_dim,
+        num_actions,
+        hidden,
+        generator,
+        dueling=agent.dueling,
+        noisy=agent.noisy,
+        sigma0=agent.noisy_sigma0,
+        support=categorical_support(agent) if agent.distributional else None,
+    )
