@@ -1,4 +1,4 @@
-"""Learning checks on CartPole-v1 (``pytest -m slow``; one quick seed: ``-m slow -k ci``).
+"""Learning checks on CartPole-v1 (``pytest -m slow``; one quick seed: ``-m "slow and ci"``).
 
 Acceptance of the learner issue: the ``cartpole`` preset, DQN with
 dueling + double + PER, and a Rainbow-style setting adapted to CartPole each
@@ -266,6 +266,7 @@ def test_reaches_475_on_4_of_5_seeds(name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.ci
 def test_ci_cartpole_preset_seed1() -> None:
     outcome = train_cartpole(setting_config("cartpole", 1))
     assert outcome.reached_step is not None, outcome.evaluations

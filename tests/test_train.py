@@ -278,3 +278,20 @@ def test_bad_input_fails_before_training(tmp_path, args, fragment):
     assert fragment in out
     assert "Traceback" not in out
     assert not run_dir.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_cartpole_preset_learns_through_dqn_train(tmp_path):
+    """The real loop (envs, replay, learner, evaluation) solves CartPole-v1 with seed 1.
+
+    Passes when an evaluation (10 greedy episodes) reaches a mean return of 475
+    within the preset's 50k agent steps.
+    """
+    cfg = load_config(
+        "cartpole", sets=["seed=1", "tracking.mlflow=false", "tracking.progress=false"]
+    )
+    train(cfg, tmp_path / "cp", quiet=True)
+    rows = read_csv(tmp_path / "cp" / "metrics.csv")
+    means = [float(r["eval/return_mean"]) for r in rows if r["eval/return_mean"]]
+    assert max(means) >= 475, means
