@@ -295,3 +295,33 @@ def test_cartpole_preset_learns_through_dqn_train(tmp_path):
     rows = read_csv(tmp_path / "cp" / "metrics.csv")
     means = [float(r["eval/return_mean"]) for r in rows if r["eval/return_mean"]]
     assert max(means) >= 475, means
+
+
+def test_eight_trainers_at_once_on_a_fresh_embedded_store(tmp_path):
+    """8 `dqn train` processes start together on a fresh sqlite store; every metric lands."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    procs = []
+    for seed in range(8):
+        args = ["train", "--preset", "cartpole", "--seed", str(seed), "--steps", "300"]
+        args += ["--run-dir", str(tmp_path / f"run{seed}"), "--suite", "eight", "--quiet"]
+        for s in ("train.learning_starts=100", "train.log_every_steps=50", "eval.every_steps=300"):
+            args += ["--set", s]
+        args += ["--set", "eval.episodes=1", "--set", "train.torch_threads=1"]
+        procs.append(_dqn(*args, env={"MLFLOW_TRACKING_URI": uri}))
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, out
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("eight").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"CartPole-v1-cartpole-s{s}" for s in range(8)
+    )
+    for run in runs:
+        seed = int(run.info.run_name.rsplit("-s", 1)[1])
+        rows = read_csv(tmp_path / f"run{seed}" / "metrics.csv")
+        for key in ("train/episodes", "learn/loss", "eval/return_mean"):
+            expected = {int(r["frames"]): float(r[key]) for r in rows if r[key] != ""}
+            got = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
+            assert got == pytest.approx(expected), (run.info.run_name, key)
