@@ -102,7 +102,9 @@ class AgentConfig:
     optimizer: str = _f("rmsprop", "optimizer", choices=("rmsprop", "adam"))
     learning_rate: float = _f(2.5e-4, "optimizer learning rate", gt=0.0, le=1.0)
     optimizer_eps: float = _f(
-        0.01, "optimizer epsilon (RMSprop: added to the rms; Adam: eps)", gt=0.0
+        0.01,
+        "optimizer epsilon (RMSprop: added inside the square root, as DeepMind; Adam: eps)",
+        gt=0.0,
     )
     rmsprop_alpha: float = _f(0.95, "RMSprop squared-gradient decay", gt=0.0, lt=1.0)
     rmsprop_centered: bool = _f(True, "centered RMSprop (as DeepMind's DQN)")

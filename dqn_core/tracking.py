@@ -1161,7 +1161,13 @@ def missing_from_csv(
     csv_path: Path,
     exclude: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
 ) -> list[Metric]:
-    """``metrics.csv`` values whose (key, step=frames) the MLflow run does not have.
+    """``metrics.csv`` values that the MLflow run lacks or holds stale.
+
+    A (key, step=frames) is missing when MLflow has no value at that step; it is
+    stale when MLflow's latest value there (by timestamp) differs from the CSV,
+    which happens when a killed run logged a step, resumed from an earlier
+    checkpoint and regenerated that step: the CSV value is then re-sent with a
+    timestamp after the stale one, so it becomes the latest.
 
     Args:
         client: client of the run's store.
@@ -1173,15 +1179,23 @@ def missing_from_csv(
         return []
     start_ms = int(client.get_run(run_id).info.start_time or _now_ms())
     values = _csv_metrics(csv_path, start_ms)
-    have = {
-        key: {m.step for m in client.get_metric_history(run_id, key)}
-        for key in {k for k, _ in values}
-    }
-    return [
-        _metric(key, value, timestamp, frames)
-        for (key, frames), (value, timestamp) in sorted(values.items())
-        if frames not in have[key] and (key, frames) not in exclude
-    ]
+    have: dict[str, dict[int, tuple[int, float]]] = {}
+    for key in {k for k, _ in values}:
+        latest: dict[int, tuple[int, float]] = {}
+        for m in client.get_metric_history(run_id, key):
+            if m.step not in latest or m.timestamp >= latest[m.step][0]:
+                latest[m.step] = (m.timestamp, m.value)
+        have[key] = latest
+    out = []
+    for (key, frames), (value, timestamp) in sorted(values.items()):
+        if (key, frames) in exclude:
+            continue
+        current = have[key].get(frames)
+        if current is None:
+            out.append(_metric(key, value, timestamp, frames))
+        elif not math.isclose(current[1], value, rel_tol=1e-9, abs_tol=1e-12):
+            out.append(_metric(key, value, max(timestamp, current[0] + 1), frames))
+    return out
 
 
 def sync_from_csv(run_dir: Path, *, uri: str | None = None) -> int:
