@@ -314,7 +314,8 @@ def _verify(info: CheckpointInfo) -> None:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: file is missing (listed in {MANIFEST_NAME})") from None
+        where = f" (listed in {MANIFEST_NAME})" if info.listed else ""
+        raise CheckpointError(f"{path}: no such checkpoint file{where}") from None
     if not info.listed:
         log.warning(
             "%s is not listed in %s (interrupted save or lost manifest); "

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -405,7 +406,7 @@ def _validate_cross(cfg: RunConfig) -> None:
     if e.protocol == "classic" and e.backend != "python":
         raise ConfigError("env.backend: classic-control envs only have the python backend")
     dev = t.device
-    if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:")):
+    if not (dev in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", dev)):
         raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
     if not cfg.preset or not all(c.isalnum() or c in "-_." for c in cfg.preset):
         raise ConfigError(
@@ -413,6 +414,11 @@ def _validate_cross(cfg: RunConfig) -> None:
         )
     if not e.game:
         raise ConfigError("env.game: must not be empty")
+    if not 1 <= len(cfg.tracking.suite) <= 500 or cfg.tracking.suite.strip() != cfg.tracking.suite:
+        raise ConfigError(
+            f"tracking.suite: {cfg.tracking.suite[:40]!r} must be 1 to 500 characters without "
+            "leading or trailing spaces (it names the MLflow experiment)"
+        )
 
 
 # --------------------------------------------------------------------- loading

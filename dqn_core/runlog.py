@@ -79,7 +79,17 @@ class CsvLog:
         Returns:
             The number of rows kept.
         """
-        rows = [r for r in self.read_rows() if r.get("step") and int(r["step"]) <= keep_until_step]
+        rows = []
+        for line, r in enumerate(self.read_rows(), start=2):
+            try:
+                step = int(r["step"])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{self.path}: line {line}: step {r.get('step')!r} is not an integer "
+                    "(the file was edited or damaged; restore it or remove the line)"
+                ) from None
+            if step <= keep_until_step:
+                rows.append(r)
         lines = [",".join(self.columns)]
         lines += [",".join(_csv_cell(r.get(c, "")) for c in self.columns) for r in rows]
         atomic_write_text(self.path, "\n".join(lines) + "\n")

@@ -163,6 +163,8 @@ class Trainer:
         tracking_uri: str | None = None,
         quiet: bool = False,
     ) -> None:
+        # Checked before anything is written: a bad device must not leave a run directory.
+        self.device = resolve_device(config.train.device)
         self.config = prepare_run_dir(config, Path(run_dir))
         self.run_dir = Path(run_dir)
         self.quiet = quiet
@@ -171,7 +173,6 @@ class Trainer:
             torch.set_num_threads(t.torch_threads)
         set_determinism(t.deterministic)
         seed_global_libraries(config.seed)
-        self.device = resolve_device(t.device)
         self.seeds = Seeds(config.seed)
         self.settings = protocol_settings(config)
         self.clip_rewards = self.settings.reward_clipping == "sign"
@@ -319,6 +320,7 @@ class Trainer:
                     if sig.received is not None:
                         # Statistics of the unfinished log window are dropped, like
                         # in-flight episodes: metrics.csv stays on its step grid.
+                        self._check_finite(window)  # never checkpoint poisoned weights
                         self.save_checkpoint()
                         status = "KILLED"
                         raise TrainingInterrupted(sig.received, self.step)
