@@ -22,7 +22,6 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -30,22 +29,13 @@ import torch
 
 from dqn_core.config import from_dict
 from dqn_core.learner import Learner
+from dqn_core.replay import Batch
 from dqn_core.seeding import Seeds
 
 OBS_SHAPE = (4, 84, 84)
 NUM_ACTIONS = 6
 BATCH = 32
 MAX_GRAD_NORM = 10.0  # SB3's DQN default, used on both sides
-
-
-@dataclass
-class Batch:
-    obs: torch.Tensor
-    action: torch.Tensor
-    reward: torch.Tensor
-    discount: torch.Tensor
-    next_obs: torch.Tensor
-    weight: torch.Tensor
 
 
 class FrameStore:
@@ -72,6 +62,7 @@ class FrameStore:
             put(self.discount[i]),
             put(self.next_obs[i]),
             torch.ones(BATCH, device=device),
+            i,
         )
 
 

@@ -158,27 +158,32 @@ def run_sb3(steps: int, learning_starts: int) -> tuple[float, float, None]:
 
 
 def learner_updates_per_second(optimizer: str, n: int) -> float:
+    import numpy as np
+
     from dqn_core.config import load_config
     from dqn_core.learner import Learner
+    from dqn_core.replay import Batch
     from dqn_core.seeding import Seeds
 
     cfg = load_config("nature-dqn", sets=[f"agent.optimizer={optimizer}"])
     learner = Learner(cfg, (4, 84, 84), 6, torch.device("cpu"), Seeds(0))
     g = torch.Generator().manual_seed(0)
 
-    class B:
-        obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8, generator=g)
-        next_obs = torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8, generator=g)
-        action = torch.randint(0, 6, (32,), generator=g)
-        reward = torch.randn(32, generator=g)
-        discount = torch.full((32,), 0.99)
-        weight = torch.ones(32)
+    batch = Batch(
+        obs=torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8, generator=g),
+        action=torch.randint(0, 6, (32,), generator=g),
+        reward=torch.randn(32, generator=g),
+        discount=torch.full((32,), 0.99),
+        next_obs=torch.randint(0, 255, (32, 4, 84, 84), dtype=torch.uint8, generator=g),
+        weight=torch.ones(32),
+        indices=np.arange(32),
+    )
 
     for _ in range(10):
-        learner.update(B)
+        learner.update(batch)
     t0 = time.perf_counter()
     for _ in range(n):
-        learner.update(B)
+        learner.update(batch)
     return n / (time.perf_counter() - t0)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 from dqn_core.config import RunConfig, from_dict
 from dqn_core.learner import DQNRMSprop, Learner
 from dqn_core.policy import epsilon_greedy, exploration_draws
+from dqn_core.replay import Batch
 from dqn_core.seeding import Seeds
 from dqn_core.targets import n_step_return
 
@@ -28,18 +28,6 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@dataclass
-class Batch:
-    """Duck-typed stand-in for the replay's Batch."""
-
-    obs: torch.Tensor
-    action: torch.Tensor
-    reward: torch.Tensor
-    discount: torch.Tensor
-    next_obs: torch.Tensor
-    weight: torch.Tensor
 
 
 def config(seed: int = 0, replay: dict[str, Any] | None = None, **agent: Any) -> RunConfig:
@@ -73,6 +61,7 @@ def random_batch(rng: np.random.Generator, size: int = 8, num_actions: int = 3) 
         discount=torch.from_numpy(np.where(rng.random(size) < 0.2, 0.0, 0.99).astype(np.float32)),
         next_obs=torch.from_numpy(rng.standard_normal((size, *OBS), dtype=np.float32)),
         weight=torch.from_numpy(rng.uniform(0.1, 1.0, size).astype(np.float32)),
+        indices=np.arange(size),
     )
 
 
@@ -424,6 +413,7 @@ def test_cnn_learner_is_deterministic_and_channels_last() -> None:
                     torch.full((8,), 0.99),
                     frames[1],
                     torch.ones(8),
+                    np.arange(8),
                 )
             )
         return params(agent.online)
@@ -477,7 +467,13 @@ def chain_dataset(n: int) -> Batch:
     ret, discount = n_step_return(torch.tensor(rewards), torch.tensor(terminals), GAMMA)
     one_hot = torch.eye(STATES)
     return Batch(
-        one_hot[obs], torch.tensor(actions), ret, discount, one_hot[last], torch.ones(len(obs))
+        one_hot[obs],
+        torch.tensor(actions),
+        ret,
+        discount,
+        one_hot[last],
+        torch.ones(len(obs)),
+        np.arange(len(obs)),
     )
 
 

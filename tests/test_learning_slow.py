@@ -29,6 +29,7 @@ import torch
 
 from dqn_core.config import RunConfig, load_config
 from dqn_core.learner import Learner
+from dqn_core.replay import Batch
 from dqn_core.schedules import beta_schedule
 from dqn_core.seeding import Seeds
 from dqn_core.targets import importance_weights
@@ -59,19 +60,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "replay": {"prioritized": True, "n_step": 3, "priority_alpha": 0.5},
     },
 }
-
-
-@dataclass
-class Batch:
-    """Duck-typed replay batch, as the learner's contract describes it."""
-
-    obs: torch.Tensor
-    action: torch.Tensor
-    reward: torch.Tensor
-    discount: torch.Tensor
-    next_obs: torch.Tensor
-    weight: torch.Tensor
-    indices: np.ndarray
 
 
 class TinyReplay:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 
 from dqn_core.config import ConfigError, load_config, preset_names
 from dqn_core.learner import Learner, describe_presets
+from dqn_core.replay import Batch
 from dqn_core.seeding import Seeds
 
 EXPECTED = [
@@ -24,16 +24,6 @@ EXPECTED = [
     "rainbow",
 ]
 ATARI = [name for name in EXPECTED if name != "cartpole"]
-
-
-@dataclass
-class Batch:
-    obs: torch.Tensor
-    action: torch.Tensor
-    reward: torch.Tensor
-    discount: torch.Tensor
-    next_obs: torch.Tensor
-    weight: torch.Tensor
 
 
 def preset_text(name: str) -> str:
@@ -76,6 +66,7 @@ def test_atari_preset_builds_a_learner_that_updates(name: str) -> None:
         torch.tensor([0.99, 0.0, 0.99, 0.99]),
         frames[1],
         torch.ones(4),
+        np.arange(4),
     )
     metrics, priorities = agent.update(batch)
     assert torch.isfinite(metrics["loss"])
@@ -223,6 +214,7 @@ def test_cartpole_preset_trains_with_small_overrides() -> None:
                     torch.from_numpy(d.astype(np.float32)),
                     torch.from_numpy(n.astype(np.float32)),
                     torch.ones(cfg.train.batch_size),
+                    idx,
                 )
             )
             losses.append(metrics["loss"])
