@@ -32,6 +32,7 @@ import yaml
 
 PROTOCOLS = ("nature2015", "machado2018", "atari100k", "classic")
 BACKENDS = ("python", "native")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 class ConfigError(ValueError):
@@ -85,8 +86,8 @@ class AgentConfig:
 
     network: str = _f(
         "nature_cnn",
-        "torso: Nature CNN for pixels, MLP for vector obs",
-        choices=("nature_cnn", "mlp"),
+        "torso: Nature CNN or data-efficient Rainbow (DER) CNN for pixels, MLP for vector obs",
+        choices=("nature_cnn", "der_cnn", "mlp"),
     )
     mlp_hidden: tuple[int, ...] = _f((128, 128), "MLP hidden layer sizes (network=mlp)", ge=1)
     hidden_size: int = _f(512, "width of the fully connected layer after the CNN torso", ge=1)
@@ -102,6 +103,9 @@ class AgentConfig:
     loss: str = _f("huber", "TD loss (distributional uses cross-entropy)", choices=("huber", "mse"))
     optimizer: str = _f("rmsprop", "optimizer", choices=("rmsprop", "adam"))
     learning_rate: float = _f(2.5e-4, "optimizer learning rate", gt=0.0, le=1.0)
+    adam_betas: tuple[float, ...] = _f(
+        (0.9, 0.999), "Adam's moment decay rates (beta1, beta2)", ge=0.0, lt=1.0
+    )
     optimizer_eps: float = _f(
         0.01,
         "optimizer epsilon (RMSprop: added inside the square root, as DeepMind; Adam: eps)",
@@ -147,6 +151,11 @@ class TrainConfig:
     device: str = _f("auto", "torch device: auto (cuda if present), cpu, cuda, cuda:N")
     torch_threads: int = _f(0, "torch intra-op threads (0: torch default)", ge=0)
     deterministic: bool = _f(False, "deterministic torch kernels (bit-exact on CPU; slower on GPU)")
+    compile: str = _f(
+        "none",
+        "torch.compile the update's forward and backward (reduce-overhead: CUDA graphs on GPU)",
+        choices=COMPILE_MODES,
+    )
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,10 @@ class RunConfig:
     def config_hash(self) -> str:
         """Stable 12-hex-digit hash of everything that changes the results."""
         d = self.to_dict()
+        for key, default in HASH_OMITTED_AT_DEFAULT.items():
+            section, _, name = key.partition(".")
+            if d[section].get(name) == default:
+                d[section].pop(name)
         for key in RESUME_SAFE_FIELDS:
             section, dot, name = key.partition(".")
             if dot:
@@ -238,6 +251,7 @@ RESUME_SAFE_FIELDS = (
     "train.total_steps",
     "train.device",
     "train.torch_threads",
+    "train.compile",
     "train.log_every_steps",
     "train.checkpoint_every_steps",
     "train.keep_checkpoints",
@@ -253,6 +267,13 @@ RESUME_SAFE_FIELDS = (
     "description",
     "citation",
 )
+
+# Result-changing fields added after the first release, left out of the hash while
+# they hold their default, so run directories and checkpoints made before they
+# existed keep their hash (and still resume).
+HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
+    "agent.adam_betas": [0.9, 0.999],
+}
 
 
 def steps_to_frames(steps: int, config: RunConfig) -> int:
@@ -324,6 +345,11 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{name}: expected a finite number, got {value!r}")
         return value
     if tp is str:
+        if isinstance(value, bool):
+            raise ConfigError(
+                f"{name}: expected a string, got {value!r} (YAML reads yes/no/on/off/true/false "
+                "as booleans: quote the value)"
+            )
         if not isinstance(value, str):
             raise ConfigError(f"{name}: expected a string, got {value!r}")
         return value
@@ -399,12 +425,20 @@ def _validate_cross(cfg: RunConfig) -> None:
         )
     if e.protocol == "classic" and a.network != "mlp":
         raise ConfigError(
-            "agent.network: classic-control envs need network=mlp (pixels need nature_cnn)"
+            f"agent.network: classic-control envs need network=mlp, got {a.network!r} "
+            "(nature_cnn and der_cnn are for Atari pixels)"
         )
-    if e.protocol != "classic" and a.network != "nature_cnn":
-        raise ConfigError(f"agent.network: Atari protocol {e.protocol!r} needs network=nature_cnn")
+    if e.protocol != "classic" and a.network not in ("nature_cnn", "der_cnn"):
+        raise ConfigError(
+            f"agent.network: Atari protocol {e.protocol!r} needs network=nature_cnn or der_cnn, "
+            f"got {a.network!r}"
+        )
     if e.protocol == "classic" and e.backend != "python":
         raise ConfigError("env.backend: classic-control envs only have the python backend")
+    if len(a.adam_betas) != 2:
+        raise ConfigError(
+            f"agent.adam_betas: expected two numbers (beta1, beta2), got {list(a.adam_betas)}"
+        )
     dev = t.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", dev)):
         raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")

@@ -1,7 +1,8 @@
 """Q-networks of the DQN family: torsos, heads and noisy layers.
 
-A :class:`QNetwork` is a torso (the Nature CNN for stacked uint8 frames, or an
-MLP for vector observations) followed by a head:
+A :class:`QNetwork` is a torso (a CNN for stacked uint8 frames: the Nature CNN
+or the smaller data-efficient Rainbow CNN; or an MLP for vector observations)
+followed by a head:
 
 * plain Q head (Mnih et al. 2015): ``Linear(F, H) -> ReLU -> Linear(H, A)``;
 * dueling head (Wang et al. 2016): a value and an advantage stream, each
@@ -21,15 +22,16 @@ from torch's global RNG: weights and biases are uniform in +-1/sqrt(fan_in),
 which is both Lua-Torch's default (what the Nature DQN used) and PyTorch's.
 Noise draws come from the generator passed to :meth:`QNetwork.reset_noise`.
 
-The CNN takes uint8 pixels (0..255) and scales them inside, in one fused
+The CNNs take uint8 pixels (0..255) and scale them inside, in one fused
 conversion to float32 in channels-last memory layout (faster convolutions on
-CPU; see benchmarks/learner.py).
+CPU; see benchmarks/learner.py). All their convolutions are unpadded ("VALID").
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +39,14 @@ from torch import Tensor, nn
 
 from dqn_core.config import AgentConfig
 
-#: Nature CNN layers: (out_channels, kernel, stride) (Mnih et al. 2015, Methods).
-NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+#: Convolution layers as (out_channels, kernel, stride), all unpadded.
+ConvSpec = tuple[tuple[int, int, int], ...]
+
+#: Nature CNN layers (Mnih et al. 2015, Methods).
+NATURE_CONVS: ConvSpec = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+
+#: Data-efficient Rainbow (DER) layers (van Hasselt, Hessel & Aslanides 2019, appendix).
+DER_CONVS: ConvSpec = ((32, 5, 5), (64, 5, 5))
 
 
 def uniform_fan_in_(weight: Tensor, bias: Tensor | None, generator: torch.Generator) -> None:
@@ -130,30 +138,60 @@ def _linear(
     return layer
 
 
+def _conv_output(obs_shape: Sequence[int], convs: ConvSpec, name: str) -> tuple[int, int, int]:
+    """(channels, height, width) after unpadded convolutions ``convs``.
+
+    Raises:
+        ValueError: ``obs_shape`` is not (frames, height, width), or the frames are
+            too small for the convolutions.
+    """
+    if len(obs_shape) != 3:
+        raise ValueError(
+            f"obs_shape: the {name} needs (frames, height, width), got {tuple(obs_shape)}"
+        )
+    _, h, w = obs_shape
+    for _, kernel, stride in convs:
+        h = (h - kernel) // stride + 1
+        w = (w - kernel) // stride + 1
+        if h < 1 or w < 1:
+            # Smallest input that leaves one output pixel: walk the layers backwards.
+            least = 1
+            for _, k, s in reversed(convs):
+                least = (least - 1) * s + k
+            raise ValueError(
+                f"obs_shape: frames of {obs_shape[1]}x{obs_shape[2]} are too small for the "
+                f"{name} (needs at least {least}x{least})"
+            )
+    return convs[-1][0], h, w
+
+
 def nature_conv_output(obs_shape: Sequence[int]) -> tuple[int, int, int]:
-    """(channels, height, width) after the Nature CNN's convolutions.
+    """(channels, height, width) after the Nature CNN's convolutions: (64, 7, 7) for 84x84.
 
     Raises:
         ValueError: the frames are too small for the three convolutions.
     """
-    if len(obs_shape) != 3:
-        raise ValueError(
-            f"obs_shape: the Nature CNN needs (frames, height, width), got {tuple(obs_shape)}"
-        )
-    _, h, w = obs_shape
-    for _, kernel, stride in NATURE_CONVS:
-        h = (h - kernel) // stride + 1
-        w = (w - kernel) // stride + 1
-        if h < 1 or w < 1:
-            raise ValueError(
-                f"obs_shape: frames of {obs_shape[1]}x{obs_shape[2]} are too small for the "
-                "Nature CNN (needs at least 36x36)"
-            )
-    return NATURE_CONVS[-1][0], h, w
+    return _conv_output(obs_shape, NATURE_CONVS, NatureTorso.name)
 
 
-class NatureTorso(nn.Module):
-    """The three convolutions of Mnih et al. 2015 on uint8 frames, scaled by 1/255 inside."""
+def der_conv_output(obs_shape: Sequence[int]) -> tuple[int, int, int]:
+    """(channels, height, width) after the DER CNN's convolutions: (64, 3, 3) for 84x84.
+
+    Raises:
+        ValueError: the frames are too small for the two convolutions.
+    """
+    return _conv_output(obs_shape, DER_CONVS, DERTorso.name)
+
+
+class _ConvTorso(nn.Module):
+    """Unpadded convolutions with a ReLU after each, on uint8 frames scaled by 1/255 inside.
+
+    Subclasses name the layers (:attr:`convs_spec`) and the network (:attr:`name`,
+    for error messages).
+    """
+
+    convs_spec: ClassVar[ConvSpec]
+    name: ClassVar[str]
 
     def __init__(
         self, obs_shape: Sequence[int], generator: torch.Generator, channels_last: bool = True
@@ -164,14 +202,14 @@ class NatureTorso(nn.Module):
         channels_last: run the convolutions in NHWC layout (faster on CPU).
         """
         super().__init__()
-        c, h, w = nature_conv_output(obs_shape)
+        c, h, w = _conv_output(obs_shape, self.convs_spec, self.name)
         self.output_dim = c * h * w
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         layers: list[nn.Module] = []
         in_channels = self.obs_shape[0]
-        for out_channels, kernel, stride in NATURE_CONVS:
-            conv = nn.Conv2d(in_channels, out_channels, kernel, stride)
+        for out_channels, kernel, stride in self.convs_spec:
+            conv = nn.Conv2d(in_channels, out_channels, kernel, stride)  # padding 0: VALID
             uniform_fan_in_(conv.weight, conv.bias, generator)
             layers += [conv, nn.ReLU(inplace=True)]
             in_channels = out_channels
@@ -181,12 +219,48 @@ class NatureTorso(nn.Module):
     def forward(self, obs: Tensor) -> Tensor:
         if obs.dtype != torch.uint8:
             raise TypeError(
-                f"obs: the Nature CNN takes uint8 pixels (0..255) and scales them itself, "
+                f"obs: the {self.name} takes uint8 pixels (0..255) and scales them itself, "
                 f"got {obs.dtype}"
             )
         # One copy: uint8 -> float32 in the conv layout; the scale is applied in place.
         x = obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
         return torch.flatten(self.convs(x), 1)
+
+
+class NatureTorso(_ConvTorso):
+    """The three convolutions of Mnih et al. 2015 on uint8 frames, scaled by 1/255 inside.
+
+    84x84 frames: 20x20x32, 9x9x64, 7x7x64 = 3,136 features.
+    """
+
+    convs_spec = NATURE_CONVS
+    name = "Nature CNN"
+
+
+class DERTorso(_ConvTorso):
+    """The two convolutions of data-efficient Rainbow (van Hasselt et al. 2019), on uint8 frames.
+
+    32 filters 5x5 stride 5, then 64 filters 5x5 stride 5, a ReLU after each, no
+    padding: 84x84 frames give 16x16x32, then 3x3x64 = 576 features (Rainbow's
+    head follows, with ``agent.hidden_size`` = 256 units per stream in the paper).
+    With no padding the first layer never sees the last 4 rows and columns of an
+    84x84 frame (84 = 16 x 5 + 4), and the second the last row and column of the
+    16x16 map, as in any VALID-padded stride-5 stack.
+
+    Sources: the layer list is the one the paper's appendix gives for DER
+    (arXiv:1906.05243). The padding and the 576 features were checked against
+    Kaixhin/Rainbow ``model.py``, whose README gives ``--architecture
+    data-efficient`` as the way to run DER: two ``Conv2d`` 5x5 stride 5 (32, then
+    64 filters, a ReLU after each) with ``padding=0`` and ``conv_output_size =
+    576``; the same README notes that DeepMind's networks use "valid" (no)
+    padding. A SAME-padded stack would give 17x17, then 4x4 (1,024 features).
+    Dopamine's ``labs/atari_100k`` DER config does not use this torso: its
+    ``Atari100kRainbowAgent`` builds ``FullRainbowNetwork``, whose torso is the
+    Nature CNN.
+    """
+
+    convs_spec = DER_CONVS
+    name = "DER CNN"
 
 
 class MLPTorso(nn.Module):
@@ -328,17 +402,20 @@ def build_network(
 
     Args:
         agent: network, hidden sizes, dueling/noisy/distributional switches.
-        obs_shape: one observation's shape: (frames, H, W) for the CNN, (D,) for the MLP.
+        obs_shape: one observation's shape: (frames, H, W) for the CNNs, (D,) for the MLP.
         num_actions: number of discrete actions.
         generator: CPU generator for the initial weights (the ``init`` stream).
-        channels_last: NHWC convolutions (CNN only).
+        channels_last: NHWC convolutions (CNNs only).
 
     Returns:
         The network, initialised from ``generator``.
     """
-    torso: NatureTorso | MLPTorso
+    torso: _ConvTorso | MLPTorso
     if agent.network == "nature_cnn":
         torso = NatureTorso(obs_shape, generator, channels_last=channels_last)
+        hidden = agent.hidden_size
+    elif agent.network == "der_cnn":
+        torso = DERTorso(obs_shape, generator, channels_last=channels_last)
         hidden = agent.hidden_size
     elif agent.network == "mlp":
         if not agent.mlp_hidden:
@@ -348,7 +425,7 @@ def build_network(
         torso = MLPTorso(obs_shape, agent.mlp_hidden[:-1], generator)
         hidden = agent.mlp_hidden[-1]
     else:
-        raise ValueError(f"agent.network: {agent.network!r} is not one of nature_cnn, mlp")
+        raise ValueError(f"agent.network: {agent.network!r} is not one of nature_cnn, der_cnn, mlp")
     return QNetwork(
         torso,
         torso.output_dim,

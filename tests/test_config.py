@@ -125,6 +125,33 @@ def test_hash_ignores_resume_safe_fields_only():
     assert len(diffs) == 1 and diffs[0].startswith("agent.learning_rate")
 
 
+def test_fields_added_later_keep_old_hashes_at_their_default():
+    base = RunConfig()
+    without = base.to_dict()
+    del without["agent"]["adam_betas"]  # a config.yaml written before the field existed
+    assert C.from_dict(without).config_hash() == base.config_hash()
+    betas = C.from_dict(C.merge(base.to_dict(), {"agent": {"adam_betas": [0.9, 0.99]}}))
+    assert betas.config_hash() != base.config_hash()
+    compiled = C.from_dict(C.merge(base.to_dict(), {"train": {"compile": "default"}}))
+    assert compiled.config_hash() == base.config_hash()  # an implementation switch
+
+
+@pytest.mark.parametrize(
+    ("betas", "message"),
+    [([0.9], "two numbers"), ([0.9, 0.99, 0.999], "two numbers"), ([0.9, 1.0], "less than")],
+)
+def test_adam_betas_are_checked(betas, message):
+    with pytest.raises(ConfigError, match=rf"agent\.adam_betas.*{message}"):
+        C.from_dict({"agent": {"adam_betas": betas}})
+
+
+def test_yaml_booleans_in_a_string_field_get_a_hint():
+    with pytest.raises(ConfigError, match="train.compile: expected a string.*quote"):
+        C.load_config("nature-dqn", sets=["train.compile=off"])
+    with pytest.raises(ConfigError, match="not one of none, default"):
+        C.load_config("nature-dqn", sets=["train.compile='off'"])
+
+
 def test_steps_to_frames():
     cfg = RunConfig()
     assert cfg.steps_to_frames(1000) == 4000

@@ -1,21 +1,31 @@
-"""Networks: shapes, initialisation from a given generator, dueling/noisy/categorical heads."""
+"""Networks: shapes, initialisation from a given generator, dueling/noisy/categorical heads,
+and the data-efficient Rainbow (DER) torso end to end on real Pong frames."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from dqn_core.config import AgentConfig
+from dqn_core.config import AgentConfig, ConfigError, from_dict, load_config
+from dqn_core.envs import make_vec_env
+from dqn_core.learner import Learner
 from dqn_core.networks import (
+    DERTorso,
     MLPTorso,
     NatureTorso,
     NoisyLinear,
     QNetwork,
     build_network,
+    der_conv_output,
     nature_conv_output,
 )
+from dqn_core.prioritized import beta_at
+from dqn_core.replay import make_replay
+from dqn_core.seeding import Seeds
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -180,3 +190,202 @@ def test_qnetwork_validates_its_arguments() -> None:
         QNetwork(torso, 3, 0, 8, gen())
     with pytest.raises(ValueError, match="support"):
         QNetwork(torso, 3, 2, 8, gen(), support=torch.zeros(1))
+
+
+# ------------------------------------------------------------------- DER torso
+def der_agent(**head: Any) -> AgentConfig:
+    return AgentConfig(network="der_cnn", hidden_size=256, **head)
+
+
+def test_der_cnn_has_the_published_layers_and_576_features() -> None:
+    torso = DERTorso((4, 84, 84), gen(), channels_last=False)
+    assert der_conv_output((4, 84, 84)) == (64, 3, 3) and torso.output_dim == 576
+    kinds = [type(m) for m in torso.convs]
+    assert kinds == [torch.nn.Conv2d, torch.nn.ReLU, torch.nn.Conv2d, torch.nn.ReLU]
+    convs = [m for m in torso.convs if isinstance(m, torch.nn.Conv2d)]
+    assert [tuple(c.weight.shape) for c in convs] == [(32, 4, 5, 5), (64, 32, 5, 5)]
+    assert all(c.stride == (5, 5) and c.padding == (0, 0) for c in convs)
+    maps: list[tuple[int, ...]] = []
+    for conv in convs:
+        conv.register_forward_hook(lambda _m, _i, out: maps.append(tuple(out.shape)))
+    assert torso(pixels(3)).shape == (3, 576)
+    assert maps == [(3, 32, 16, 16), (3, 64, 3, 3)]
+    # 4x32x25 + 32 and 32x64x25 + 64.
+    assert sum(p.numel() for p in torso.parameters()) == 3_232 + 51_264
+
+
+def test_der_cnn_padding_is_valid() -> None:
+    """Unpadded stride-5 layers see input rows/columns 0..74 only (conv2 reads conv1 rows 0..14)."""
+    torso = DERTorso((4, 84, 84), gen(), channels_last=False)
+    x = pixels(4)
+    base = torso(x)
+    unseen = x.clone()
+    unseen[:, :, 75:, :] = 255 - unseen[:, :, 75:, :]
+    unseen[:, :, :, 75:] = 255 - unseen[:, :, :, 75:]
+    assert torch.equal(torso(unseen), base)
+    for row, col in ((74, slice(None)), (slice(None), 74)):
+        seen = x.clone()
+        seen[:, :, row, col] = 255 - seen[:, :, row, col]
+        assert not torch.allclose(torso(seen), base)
+
+
+def test_der_cnn_scales_uint8_and_rejects_bad_inputs() -> None:
+    torso = DERTorso((4, 84, 84), gen(), channels_last=False)
+    x = pixels(2)
+    assert torch.allclose(torso(x), torso.convs(x.float() / 255.0).flatten(1), atol=1e-6)
+    with pytest.raises(TypeError, match="DER CNN takes uint8"):
+        torso(x.float())
+    with pytest.raises(ValueError, match="too small for the DER CNN \\(needs at least 25x25\\)"):
+        DERTorso((4, 24, 24), gen())
+    assert DERTorso((4, 25, 25), gen())(pixels(1, (4, 25, 25))).shape == (1, 64)
+    with pytest.raises(ValueError, match=r"DER CNN needs \(frames, height, width\)"):
+        DERTorso((84, 84), gen())
+
+
+HEADS = {
+    "plain": {},
+    "dueling": {"dueling": True},
+    "noisy": {"noisy": True, "noisy_sigma0": 0.1},
+    "distributional": {"distributional": True},
+    "rainbow": {"dueling": True, "noisy": True, "noisy_sigma0": 0.1, "distributional": True},
+}
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_der_cnn_works_with_every_head(head: str) -> None:
+    agent = der_agent(**HEADS[head])
+    net = build_network(agent, (4, 84, 84), 6, gen())
+    assert isinstance(net.torso, DERTorso)
+    if agent.noisy:
+        net.reset_noise(gen(1))
+    x = pixels(5)
+    q = net(x)
+    assert q.shape == (5, 6) and torch.isfinite(q).all()
+    if agent.distributional:
+        log_p = net.log_probs(x)
+        assert log_p.shape == (5, 6, 51)
+        assert torch.allclose(log_p.exp().sum(-1), torch.ones(5, 6), atol=1e-5)
+    q.sum().backward()
+    conv1 = net.torso.convs[0]
+    assert conv1.weight.grad is not None and conv1.weight.grad.abs().sum() > 0
+
+
+def test_der_rainbow_network_parameter_count() -> None:
+    net = build_network(der_agent(**HEADS["rainbow"]), (4, 84, 84), 6, gen())
+    # Torso 54,496. Noisy layers hold mu and sigma for weight and bias: 2 (in x out + out).
+    # Value 576->256->51, advantage 576->256->6x51.
+    torso = 3_232 + 51_264
+    value = 2 * (576 * 256 + 256) + 2 * (256 * 51 + 51)
+    advantage = 2 * (576 * 256 + 256) + 2 * (256 * 306 + 306)
+    assert torso + value + advantage == 828_842
+    assert sum(p.numel() for p in net.parameters()) == 828_842
+
+
+def test_der_cnn_initialisation_comes_from_the_generator_only() -> None:
+    agent = der_agent(**HEADS["rainbow"])
+    torch.manual_seed(1)
+    a = build_network(agent, (4, 84, 84), 6, gen(5))
+    torch.manual_seed(2)  # the global RNG must not matter
+    b = build_network(agent, (4, 84, 84), 6, gen(5))
+    c = build_network(agent, (4, 84, 84), 6, gen(6))
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert sa.keys() == sb.keys() == sc.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(a.torso.convs[0].weight, c.torso.convs[0].weight)
+    assert not torch.equal(a.torso.convs[2].weight, c.torso.convs[2].weight)
+    for conv in (a.torso.convs[0], a.torso.convs[2]):
+        bound = 1.0 / math.sqrt(conv.weight[0].numel())
+        assert conv.weight.abs().max().item() <= bound
+        assert conv.weight.abs().max().item() > 0.9 * bound
+
+
+@pytest.mark.parametrize("head", ["plain", "rainbow"])
+def test_der_cnn_channels_last_and_contiguous_agree(head: str) -> None:
+    agent = der_agent(**HEADS[head])
+    nhwc = build_network(agent, (4, 84, 84), 6, gen(3), channels_last=True)
+    nchw = build_network(agent, (4, 84, 84), 6, gen(3), channels_last=False)
+    assert nhwc.torso.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.torso.convs[0].weight.is_contiguous()
+    for net in (nhwc, nchw):
+        net.reset_noise(gen(4))
+    x = pixels(8)
+    expected = nchw(x)
+    assert torch.allclose(nhwc(x), expected, atol=1e-5)
+    # Either network takes either input layout.
+    x_nhwc = x.contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(nhwc(x_nhwc), expected, atol=1e-5)
+    assert torch.allclose(nchw(x_nhwc), expected, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the config
+def test_config_accepts_der_cnn_for_atari_and_rejects_it_for_classic() -> None:
+    for protocol in ("nature2015", "machado2018", "atari100k"):
+        cfg = from_dict({"env": {"protocol": protocol}, "agent": {"network": "der_cnn"}})
+        assert cfg.agent.network == "der_cnn"
+    classic = {"game": "CartPole-v1", "protocol": "classic"}
+    with pytest.raises(ConfigError, match=r"^agent\.network: classic.*'der_cnn'"):
+        from_dict({"env": classic, "agent": {"network": "der_cnn"}})
+    with pytest.raises(ConfigError, match=r"^agent\.network: Atari .*nature_cnn or der_cnn"):
+        from_dict({"env": {"protocol": "atari100k"}, "agent": {"network": "mlp"}})
+    with pytest.raises(ConfigError, match=r"agent\.network.*der_cnn"):
+        from_dict({"agent": {"network": "der"}})
+
+
+def test_der_preset_uses_the_der_torso() -> None:
+    cfg = load_config("der")
+    assert cfg.agent.network == "der_cnn" and cfg.agent.hidden_size == 256
+
+
+# --------------------------------------------------------- end to end, real Pong
+def test_der_preset_learner_updates_on_a_real_pong_replay_batch() -> None:
+    """The der preset's learner on real Pong frames from the real replay memory."""
+    # Small replay (the preset's 100k transitions would allocate ~700 MB); all else as shipped.
+    cfg = load_config("der", overrides={"replay": {"capacity": 400}})
+    seeds = Seeds(cfg.seed)
+    env = make_vec_env(cfg, 1, seeds.int("env"))
+    try:
+        assert env.obs_shape == (4, 84, 84) and env.obs_dtype == np.uint8
+        replay = make_replay(cfg, env.obs_shape, env.obs_dtype, 1, seeds.numpy("replay"), "cpu")
+        rng = seeds.numpy("exploration")
+        obs = env.reset()
+        for _ in range(120):  # > n_step (20) + frame_stack, with a few episodes' worth of frames
+            actions = rng.integers(0, env.num_actions, size=1)
+            out = env.step(actions)
+            reward = np.sign(out.reward).astype(np.float32)  # atari100k clips rewards
+            replay.add(
+                obs,
+                actions,
+                reward,
+                env.learning_terminal(out),
+                out.terminated | out.truncated,
+                out.next_obs,
+            )
+            obs = out.obs
+        num_actions = env.num_actions
+    finally:
+        env.close()
+    assert len(replay) > cfg.train.batch_size
+
+    learner = Learner(cfg, env.obs_shape, num_actions, "cpu", seeds)
+    assert isinstance(learner.online.torso, DERTorso) and learner.online.torso.output_dim == 576
+    before = {k: v.clone() for k, v in learner.online.state_dict().items()}
+    target_before = [p.detach().clone() for p in learner.target.parameters()]
+    for step in range(3):
+        r = cfg.replay
+        beta = beta_at(step, cfg.train.total_steps, r.priority_beta_start, r.priority_beta_end)
+        batch = replay.sample(cfg.train.batch_size, beta=beta)
+        assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (32, 4, 84, 84)
+        assert int(batch.obs.max()) > int(batch.obs.min())  # real frames, not blanks
+        metrics, priorities = learner.update(batch)
+        assert torch.isfinite(metrics["loss"]) and torch.isfinite(metrics["grad_norm"])
+        assert priorities is not None and torch.isfinite(priorities).all()
+        replay.update_priorities(batch.indices, priorities.detach().cpu().numpy())
+    assert learner.updates == 3
+    after = learner.online.state_dict()
+    for name in ("torso.convs.0.weight", "torso.convs.2.weight", "advantage.0.weight_mu"):
+        assert not torch.equal(after[name], before[name]), name
+    # The target's weights move only on sync (its noise buffers are redrawn every update).
+    target_after = list(learner.target.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(target_after, target_before, strict=True))
+    learner.sync_target()
+    assert torch.equal(learner.target.torso.convs[0].weight, learner.online.torso.convs[0].weight)
