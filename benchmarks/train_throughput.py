@@ -70,7 +70,12 @@ def measured(name: str, fn: Callable[[], tuple[float, float, dict[str, float] | 
 
 
 def run_ours(
-    steps: int, learning_starts: int, num_envs: int, backend: str
+    steps: int,
+    learning_starts: int,
+    num_envs: int,
+    backend: str,
+    device: str = "cpu",
+    compile_mode: str = "none",
 ) -> tuple[float, float, dict[str, float]]:
     from dqn_core.config import load_config
     from dqn_core.train import Trainer
@@ -89,6 +94,8 @@ def run_ours(
         "eval.max_steps=10",
         "tracking.mlflow=false",
         "tracking.progress=false",
+        f"train.device={device}",
+        f"train.compile={compile_mode}",
     ]
     cfg = load_config("nature-dqn", sets=sets)
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +117,7 @@ def run_ours(
     return e2e, learning, parts
 
 
-def run_sb3(steps: int, learning_starts: int) -> tuple[float, float, None]:
+def run_sb3(steps: int, learning_starts: int, device: str) -> tuple[float, float, None]:
     import ale_py
     import gymnasium as gym
     from stable_baselines3 import DQN
@@ -143,7 +150,7 @@ def run_sb3(steps: int, learning_starts: int) -> tuple[float, float, None]:
         exploration_fraction=0.1,
         optimize_memory_usage=False,
         seed=0,
-        device="cpu",
+        device=device,
         verbose=0,
     )
     clock = Clock()
@@ -157,7 +164,7 @@ def run_sb3(steps: int, learning_starts: int) -> tuple[float, float, None]:
     return e2e, learning, None
 
 
-def learner_updates_per_second(optimizer: str, n: int) -> float:
+def learner_updates_per_second(optimizer: str, n: int, device: str, compile_mode: str) -> float:
     import numpy as np
 
     from dqn_core.config import load_config
@@ -165,8 +172,11 @@ def learner_updates_per_second(optimizer: str, n: int) -> float:
     from dqn_core.replay import Batch
     from dqn_core.seeding import Seeds
 
-    cfg = load_config("nature-dqn", sets=[f"agent.optimizer={optimizer}"])
-    learner = Learner(cfg, (4, 84, 84), 6, torch.device("cpu"), Seeds(0))
+    cfg = load_config(
+        "nature-dqn", sets=[f"agent.optimizer={optimizer}", f"train.compile={compile_mode}"]
+    )
+    dev = torch.device(device)
+    learner = Learner(cfg, (4, 84, 84), 6, dev, Seeds(0))
     g = torch.Generator().manual_seed(0)
 
     batch = Batch(
@@ -179,11 +189,17 @@ def learner_updates_per_second(optimizer: str, n: int) -> float:
         indices=np.arange(32),
     )
 
-    for _ in range(10):
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for _ in range(10):  # warm-up (and compilation)
         learner.update(batch)
+    sync()
     t0 = time.perf_counter()
     for _ in range(n):
         learner.update(batch)
+    sync()
     return n / (time.perf_counter() - t0)
 
 
@@ -195,70 +211,132 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30_000)
     ap.add_argument("--learning-starts", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--num-envs", type=int, default=2, help="N for the parallel-env measurement")
+    ap.add_argument(
+        "--num-envs",
+        default=None,
+        help="comma-separated N for the parallel-env (native) measurements "
+        "(default: 2 on the CPU; 8,32,64 on a GPU)",
+    )
+    ap.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
+    ap.add_argument(
+        "--compile",
+        default="default",
+        choices=("none", "default", "reduce-overhead", "max-autotune"),
+        help="train.compile mode measured beside eager ('none': skip; default: "
+        "'default' on the CPU, 'reduce-overhead' (CUDA graphs) on a GPU)",
+    )
     ap.add_argument("--skip-sb3", action="store_true")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.learning_starts, args.rounds = 3_000, 1_000, 1
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    gpu = device.startswith("cuda")
+    compile_mode = args.compile
+    if gpu and compile_mode == "default" and "--compile" not in sys.argv:
+        compile_mode = "reduce-overhead"
+    num_envs = [int(n) for n in (args.num_envs or ("8,32,64" if gpu else "2")).split(",")]
 
+    where = torch.cuda.get_device_name(device) if gpu else "cpu"
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads, device cpu"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, device {where}"
     )
     print(
-        f"settings: Pong, nature-dqn, {args.steps} agent steps, learning from {args.learning_starts}, "
-        "update every 4 steps, batch 32, replay 100k\n"
+        f"settings: Pong, nature-dqn, {args.steps} agent steps, learning from "
+        f"{args.learning_starts}, update every 4 agent steps (all envs together), batch 32, "
+        "replay 100k\n"
     )
     ours: list[Measure] = []
+    compiled: list[Measure] = []
     sb3: list[Measure] = []
     for r in range(args.rounds):
         ours.append(
-            measured("dqn-harness", lambda: run_ours(args.steps, args.learning_starts, 1, "python"))
+            measured(
+                "dqn-harness",
+                lambda: run_ours(args.steps, args.learning_starts, 1, "python", device),
+            )
         )
         print(
-            f"round {r + 1}: ours  {ours[-1].end_to_end:7.1f} steps/s e2e, {ours[-1].learning:7.1f} learning"
+            f"round {r + 1}: ours             {ours[-1].end_to_end:7.1f} steps/s e2e, "
+            f"{ours[-1].learning:7.1f} learning"
         )
-        if not args.skip_sb3:
-            sb3.append(measured("sb3", lambda: run_sb3(args.steps, args.learning_starts)))
-            print(
-                f"round {r + 1}: SB3   {sb3[-1].end_to_end:7.1f} steps/s e2e, {sb3[-1].learning:7.1f} learning"
+        if compile_mode != "none":
+            compiled.append(
+                measured(
+                    f"dqn-harness compile={compile_mode}",
+                    lambda: run_ours(
+                        args.steps, args.learning_starts, 1, "python", device, compile_mode
+                    ),
+                )
             )
-    par = measured(
-        f"dqn-harness x{args.num_envs} native",
-        lambda: run_ours(args.steps, args.learning_starts, args.num_envs, "native"),
-    )
+            print(
+                f"round {r + 1}: ours, compiled   {compiled[-1].end_to_end:7.1f} steps/s e2e, "
+                f"{compiled[-1].learning:7.1f} learning"
+            )
+        if not args.skip_sb3:
+            sb3.append(measured("sb3", lambda: run_sb3(args.steps, args.learning_starts, device)))
+            print(
+                f"round {r + 1}: SB3              {sb3[-1].end_to_end:7.1f} steps/s e2e, "
+                f"{sb3[-1].learning:7.1f} learning"
+            )
+    fastest = compile_mode if compile_mode != "none" else "none"
+    par = [
+        measured(
+            f"dqn-harness x{n} native",
+            lambda n=n: run_ours(args.steps, args.learning_starts, n, "native", device, fastest),
+        )
+        for n in num_envs
+    ]
 
     def med(ms: list[Measure], attr: str) -> float:
         return statistics.median(getattr(m, attr) for m in ms)
 
     print(
-        "\n| configuration | agent steps/s end to end | agent steps/s learning phase | other CPU (cores) |"
+        "\n| configuration | agent steps/s end to end | agent steps/s learning phase "
+        "| updates/s learning phase | other CPU (cores) |"
     )
-    print("| --- | ---: | ---: | ---: |")
-    for label, ms in (
+    print("| --- | ---: | ---: | ---: | ---: |")
+    rows = [
         ("dqn-harness, 1 env (python)", ours),
+        (f"dqn-harness, 1 env (python), compile={compile_mode}", compiled),
         ("Stable-Baselines3 DQN, 1 env", sb3),
-        (f"dqn-harness, {args.num_envs} envs (native)", [par]),
-    ):
+    ]
+    rows += [
+        (f"dqn-harness, {n} envs (native), compile={fastest}", [m])
+        for n, m in zip(num_envs, par, strict=True)
+    ]
+    for label, ms in rows:
         if ms:
             print(
                 f"| {label} | {med(ms, 'end_to_end'):.1f} | {med(ms, 'learning'):.1f} | "
-                f"{max(m.other_cpu for m in ms):.2f} |"
+                f"{med(ms, 'learning') / 4:.1f} | {max(m.other_cpu for m in ms):.2f} |"
             )
     if sb3:
         print(
             f"\nratio ours/SB3: end to end {med(ours, 'end_to_end') / med(sb3, 'end_to_end'):.2f}x, "
             f"learning phase {med(ours, 'learning') / med(sb3, 'learning'):.2f}x"
         )
-    for m in (ours[-1], par):
+        if compiled:
+            print(
+                f"ratio ours compile={compile_mode}/SB3: end to end "
+                f"{med(compiled, 'end_to_end') / med(sb3, 'end_to_end'):.2f}x, learning phase "
+                f"{med(compiled, 'learning') / med(sb3, 'learning'):.2f}x"
+            )
+    for m in (ours[-1], *compiled[-1:], *par):
         if m.parts:
             print(f"time split, {m.name}: " + ", ".join(f"{k} {v:.0%}" for k, v in m.parts.items()))
-    n = 30 if args.quick else 200
+    n = 30 if args.quick else (2000 if gpu else 200)
+    modes = ["none"] + ([compile_mode] if compile_mode != "none" else [])
     for opt in ("adam", "rmsprop"):
-        print(
-            f"learner only ({opt}, batch 32, Nature CNN): {learner_updates_per_second(opt, n):.1f} updates/s"
-        )
-    busy = max([m.other_cpu for m in [*ours, *sb3, par]])
+        for mode in modes:
+            rate = learner_updates_per_second(opt, n, device, mode)
+            print(
+                f"learner only ({opt}, batch 32, Nature CNN, compile={mode}): "
+                f"{rate:.1f} updates/s = {4 * rate:.0f} agent steps/s at the Nature replay ratio"
+            )
+    busy = max([m.other_cpu for m in [*ours, *compiled, *sb3, *par]])
     if busy > 0.1:
         print(
             f"\nWARNING: other processes used up to {busy:.2f} cores during the measurements; "

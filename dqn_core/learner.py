@@ -47,10 +47,6 @@ from dqn_core.targets import (
     td_target,
 )
 
-#: Adam's moment decay rates. Rainbow (Hessel et al. 2018), Dopamine and DER
-#: all use the defaults of Kingma & Ba 2015; there is no config field for them.
-ADAM_BETAS = (0.9, 0.999)
-
 #: Version of :meth:`Learner.state_dict`'s layout.
 STATE_FORMAT = 1
 
@@ -148,7 +144,8 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """The optimizer named by ``config.agent.optimizer``.
 
-    ``adam``: ``torch.optim.Adam`` (betas :data:`ADAM_BETAS`, ``eps =
+    ``adam``: ``torch.optim.Adam`` (``betas = agent.adam_betas``: Kingma & Ba's
+    defaults (0.9, 0.999) in every shipped preset, as Rainbow, Dopamine and DER; ``eps =
     agent.optimizer_eps``), fused where the device supports it (CPU and CUDA in
     torch >= 2.4: about 8x faster than the default step), else multi-tensor.
     ``rmsprop``: :class:`DQNRMSprop` (``alpha = agent.rmsprop_alpha``,
@@ -173,7 +170,7 @@ def make_optimizer(
     if agent.optimizer == "adam":
         kwargs: dict[str, Any] = {
             "lr": agent.learning_rate,
-            "betas": ADAM_BETAS,
+            "betas": (float(agent.adam_betas[0]), float(agent.adam_betas[1])),
             "eps": agent.optimizer_eps,
         }
         try:
@@ -240,6 +237,13 @@ class Learner:
         self._epsilon = epsilon_schedule(self.agent)
         self._per_sample_loss = huber_loss if self.agent.loss == "huber" else mse_loss
         self.updates = 0
+        mode = config.train.compile
+        self._cudagraphs = mode == "reduce-overhead" and self.device.type == "cuda"
+        self._loss = (
+            self._loss_eager
+            if mode == "none"
+            else torch.compile(self._loss_eager, mode=mode, dynamic=False)
+        )
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
@@ -348,7 +352,54 @@ class Learner:
             # Independent noise for the online and target networks (Fortunato et al. 2018).
             self.online.reset_noise(self._noise)
             self.target.reset_noise(self._noise)
+        if self._cudagraphs:
+            # A new step for CUDA-graph trees: the previous update's outputs are consumed.
+            torch.compiler.cudagraph_mark_step_begin()
+        loss, q_taken, target_value, new_priorities = self._loss(
+            obs, next_obs, action, reward, discount, weight
+        )
+        if self._cudagraphs:
+            # Graph outputs live in memory the next replay overwrites; the loop keeps
+            # metrics and priorities across updates.
+            loss, q_taken, target_value, new_priorities = (
+                loss.clone(),
+                q_taken.clone(),
+                target_value.clone(),
+                new_priorities.clone(),
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.agent.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                self._params, self.agent.max_grad_norm, foreach=True
+            )
+        else:
+            grads = [p.grad for p in self._params if p.grad is not None]
+            grad_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+        self.optimizer.step()
+        self.updates += 1
+        metrics = {
+            "loss": loss.detach(),
+            "q_mean": q_taken.detach(),
+            "target_mean": target_value.detach(),
+            "grad_norm": grad_norm.detach(),
+        }
+        return metrics, (new_priorities if self.prioritized else None)
 
+    def _loss_eager(
+        self,
+        obs: Tensor,
+        next_obs: Tensor,
+        action: Tensor,
+        reward: Tensor,
+        discount: Tensor,
+        weight: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The update's forward pass: ``(loss, mean Q taken, mean target, new priorities)``.
+
+        This is the part ``train.compile`` hands to ``torch.compile`` (its backward
+        is compiled with it); the optimizer step stays outside (a fused kernel already).
+        """
         priorities: Tensor
         if self.online.distributional:
             support = self.online.support
@@ -380,26 +431,8 @@ class Learner:
             td_error = target_value - q_taken
             per_sample = self._per_sample_loss(td_error)
             priorities = td_error
-
         loss, new_priorities = importance_weighted_loss(per_sample, weight, priorities)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.agent.max_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self._params, self.agent.max_grad_norm, foreach=True
-            )
-        else:
-            grads = [p.grad for p in self._params if p.grad is not None]
-            grad_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
-        self.optimizer.step()
-        self.updates += 1
-        metrics = {
-            "loss": loss.detach(),
-            "q_mean": q_taken.detach().mean(),
-            "target_mean": target_value.mean(),
-            "grad_norm": grad_norm.detach(),
-        }
-        return metrics, (new_priorities if self.prioritized else None)
+        return loss, q_taken.detach().mean(), target_value.mean(), new_priorities.detach()
 
     @torch.no_grad()
     def sync_target(self) -> None:

@@ -146,7 +146,7 @@ def test_adam_betas_are_checked(betas, message):
 
 
 def test_yaml_booleans_in_a_string_field_get_a_hint():
-    with pytest.raises(ConfigError, match="train.compile: expected a string.*quote"):
+    with pytest.raises(ConfigError, match=r"train\.compile: expected a string.*quote"):
         C.load_config("nature-dqn", sets=["train.compile=off"])
     with pytest.raises(ConfigError, match="not one of none, default"):
         C.load_config("nature-dqn", sets=["train.compile='off'"])

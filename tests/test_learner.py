@@ -261,6 +261,20 @@ def test_adam_is_fused_on_cpu() -> None:
     assert agent.optimizer.param_groups[0]["betas"] == (0.9, 0.999)
 
 
+def test_adam_betas_come_from_the_config_and_change_the_step() -> None:
+    rng = np.random.default_rng(0)
+    batch = random_batch(rng)
+    default, custom = learner(config()), learner(config(adam_betas=[0.5, 0.9]))
+    assert custom.optimizer.param_groups[0]["betas"] == (0.5, 0.9)
+    for agent in (default, custom):
+        for _ in range(3):
+            agent.update(batch)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(params(default.online), params(custom.online), strict=True)
+    )
+
+
 @pytest.mark.parametrize("centered", [True, False])
 def test_dqn_rmsprop_puts_epsilon_inside_the_root(centered: bool) -> None:
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
@@ -503,3 +517,41 @@ def test_learner_converges_to_q_star_on_a_chain(name: str, flags: dict[str, Any]
     with torch.no_grad():
         q = agent.online(torch.eye(STATES)[:GOAL]).numpy()
     assert np.abs(q - chain_q_star()).max() < TOLERANCE, (name, q)
+
+
+# ------------------------------------------------------------------ compile
+COMPILED_FLAGS = [
+    pytest.param({}, id="dqn"),
+    pytest.param(
+        {"double": True, "dueling": True, "noisy": True, "distributional": True},
+        id="rainbow",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+@pytest.mark.parametrize("flags", COMPILED_FLAGS)
+def test_compiled_update_matches_the_eager_one(flags: dict[str, Any]) -> None:
+    """train.compile=default runs the same maths: same metrics, priorities and weights."""
+    torch._dynamo.reset()
+    replay = {"prioritized": True}
+
+    def build(mode: str) -> Learner:
+        cfg = config(replay=replay, **flags)
+        cfg = from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "compile": mode}})
+        return learner(cfg)
+
+    eager, compiled = build("none"), build("default")
+    assert compiled._loss is not compiled._loss_eager  # really handed to torch.compile
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        batch = random_batch(rng)
+        m_eager, p_eager = eager.update(batch)
+        m_compiled, p_compiled = compiled.update(batch)
+        for key in m_eager:
+            assert torch.allclose(m_eager[key], m_compiled[key], rtol=1e-4, atol=1e-6), key
+        assert p_eager is not None and p_compiled is not None
+        assert torch.allclose(p_eager, p_compiled, rtol=1e-4, atol=1e-6)
+    for a, b in zip(params(eager.online), params(compiled.online), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
