@@ -6,6 +6,17 @@ with an epsilon-greedy policy whose random stream is also derived from that
 index. Evaluating therefore never draws from the training streams, so a run
 that evaluates, or is resumed, makes the same training decisions as one that
 does not.
+
+An evaluation can be long (``eval.max_steps`` is 125,000 agent steps at Atari
+scale: minutes), longer than a scheduler's grace period after SIGTERM. The
+caller may therefore pass ``should_stop``, polled before every vector step;
+when it returns True the evaluation is abandoned and :class:`EvaluationStopped`
+is raised. An exception rather than a marker value, because a partial
+evaluation is not a result: its episodes would bias the score towards short
+games, so no caller may record it by accident. Nothing of the evaluation
+survives it, and because the environments and the policy stream are seeded
+from ``index`` alone, running the same evaluation again later (same weights,
+same index) plays exactly the same games.
 """
 
 from __future__ import annotations
@@ -22,6 +33,24 @@ from dqn_core.seeding import int_seed
 
 #: ``policy(obs_batch, epsilon, rng) -> actions``; the learner's ``act``.
 Policy = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+
+
+class EvaluationStopped(Exception):
+    """``should_stop()`` returned True: the evaluation was abandoned unfinished.
+
+    Its partial results are discarded (see the module docstring); the attributes
+    only say how far it got, for the log.
+    """
+
+    def __init__(self, index: int, steps: int, episodes_done: int, episodes: int) -> None:
+        super().__init__(
+            f"evaluation (index {index}) stopped after {steps} agent steps "
+            f"({episodes_done} of {episodes} episodes complete)"
+        )
+        self.index = index
+        self.steps = steps
+        self.episodes_done = episodes_done
+        self.episodes = episodes
 
 
 @dataclass(frozen=True)
@@ -42,6 +71,7 @@ def evaluate_policy(
     episodes: int | None = None,
     epsilon: float | None = None,
     max_steps: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[EpisodeResult]:
     """Play ``episodes`` evaluation episodes and return their raw scores.
 
@@ -52,12 +82,19 @@ def evaluate_policy(
         episodes: episodes to complete (default ``config.eval.episodes``).
         epsilon: exploration of the evaluation policy (default ``config.eval.epsilon``).
         max_steps: cap on agent steps over all episodes (default ``config.eval.max_steps``).
+        should_stop: polled before every vector step (and so at least once per
+            ``eval.num_envs`` agent steps); True abandons the evaluation. It
+            must be cheap, e.g. a read of a flag that a signal handler sets.
 
     Returns:
         The completed episodes in order of completion. If the step cap ends the
         evaluation before any episode completes, the unfinished episode is
         returned with ``truncated=True`` so that an evaluation never yields
         nothing.
+
+    Raises:
+        EvaluationStopped: ``should_stop()`` returned True; the environments
+            are closed and nothing of the evaluation is returned.
     """
     episodes = config.eval.episodes if episodes is None else episodes
     epsilon = config.eval.epsilon if epsilon is None else epsilon
@@ -73,6 +110,8 @@ def evaluate_policy(
         obs = env.reset()
         steps = 0
         while len(results) < episodes and steps < max_steps:
+            if should_stop is not None and should_stop():
+                raise EvaluationStopped(index, steps, len(results), episodes)
             actions = policy(obs, epsilon, rng)
             out = env.step(actions)
             returns += out.reward

@@ -16,6 +16,17 @@ every random stream and the counters. Episodes in flight when the checkpoint
 was written are restarted on resume (environments are re-seeded from the step),
 so a resumed run is a valid continuation, not a bit-exact replay of the
 uninterrupted one; the learner, replay and random streams are exact.
+
+Signals: SIGTERM/SIGINT set a flag that the loop polls once per iteration and
+that an evaluation polls once per vector step, so a pre-empted run stops within
+one loop iteration or one evaluation step plus one checkpoint write, not after
+an evaluation of minutes. A signal inside the evaluation of step S abandons it
+(nothing of it is written anywhere) and writes the checkpoint of step S with
+the evaluation marked as owed, together with the training part of the log row
+of S, which is complete. A resume from that checkpoint runs the owed evaluation
+first (the same evaluation index, hence the same games on the same weights),
+writes its eval.csv rows and the row of S once, checkpoints S again without the
+mark and only then trains on; this holds for the final evaluation too.
 """
 
 from __future__ import annotations
@@ -27,19 +38,20 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, cast
+from typing import IO, Any, NoReturn, cast
 
 import numpy as np
 import torch
 
 from dqn_core import __version__
-from dqn_core.checkpoint import CheckpointManager
+from dqn_core.checkpoint import CheckpointError, CheckpointManager
 from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml, resume_mismatches
 from dqn_core.envs import make_vec_env, protocol_settings
-from dqn_core.evaluate import evaluate_policy
+from dqn_core.evaluate import EvaluationStopped, evaluate_policy
 from dqn_core.fileio import atomic_open, atomic_write_json, atomic_write_text
 from dqn_core.learner import Learner
 from dqn_core.prioritized import beta_at
@@ -51,6 +63,12 @@ from dqn_core.tracking import Tracker
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "dqn-harness/1"
+#: Checkpoint key of an evaluation that a signal cut: ``None`` (or absent, in
+#: checkpoints written before it existed) when nothing is owed, else
+#: ``{"step": S, "row": {...}}`` with S the checkpoint's step and ``row`` the
+#: metrics.csv row of S without its ``eval/*`` columns. Optional, so the format
+#: string did not change.
+EVAL_OWED_KEY = "eval_owed"
 
 
 class TrainingInterrupted(Exception):
@@ -123,11 +141,16 @@ class _Window:
 
 
 class _Signals:
-    """Turn SIGTERM/SIGINT into a flag the loop polls once per iteration."""
+    """Turn SIGTERM/SIGINT into a flag the loop polls once per iteration and an
+    evaluation once per vector step."""
 
     def __init__(self) -> None:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
+
+    def pending(self) -> bool:
+        """Whether a signal arrived (the ``should_stop`` of evaluations)."""
+        return self.received is not None
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None and signum == signal.SIGINT:
@@ -145,6 +168,17 @@ class _Signals:
     def __exit__(self, *exc: object) -> None:
         for s, h in self._old.items():
             signal.signal(s, h)
+
+
+def _plain(value: Any) -> Any:
+    """A metrics value as a plain Python scalar (numpy scalars cannot go into a checkpoint)."""
+    if value is None or type(value) in (int, float):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    return float(value)
 
 
 def _crossed(before: int, after: int, period: int) -> int:
@@ -208,6 +242,9 @@ class Trainer:
         self.evaluations = 0
         self.episodes = 0
         self.wall_time = 0.0  # seconds of training before this process (from the checkpoint)
+        # The evaluation of ``step`` that a signal cut, owed before any further training
+        # (see EVAL_OWED_KEY); None when nothing is owed.
+        self.eval_owed: dict[str, Any] | None = None
         # Seconds spent in each part of the loop by this process (benchmarks/ reads them).
         self.timers: dict[str, float] = dict.fromkeys(
             ("act", "env", "store", "sample", "learn"), 0.0
@@ -225,6 +262,7 @@ class Trainer:
             "learner": self.learner.state_dict(),
             "replay": self.replay.state_dict(),
             "seeds": self.seeds.state_dict(),
+            EVAL_OWED_KEY: self.eval_owed,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -241,9 +279,28 @@ class Trainer:
         self.evaluations = int(state["evaluations"])
         self.episodes = int(state["episodes"])
         self.wall_time = float(state["wall_time"])
+        self.eval_owed = self._owed_from_state(state.get(EVAL_OWED_KEY), self.step)
         self.learner.load_state_dict(state["learner"])
         self.replay.load_state_dict(state["replay"])
         self.seeds.load_state_dict(state["seeds"])
+
+    @staticmethod
+    def _owed_from_state(owed: Any, step: int) -> dict[str, Any] | None:
+        """Check a checkpoint's owed-evaluation record (None: nothing owed)."""
+        if owed is None:
+            return None
+        row = owed.get("row") if isinstance(owed, dict) else None
+        if (
+            not isinstance(row, dict)
+            or owed.get("step") != step
+            or row.get("step") != step
+            or not set(row) <= set(METRIC_COLUMNS)
+        ):
+            raise CheckpointError(
+                f"checkpoint of step {step}: {EVAL_OWED_KEY} must be None or "
+                f"{{'step': {step}, 'row': <metrics.csv row of step {step}>}}, got {owed!r}"
+            )
+        return owed
 
     def save_checkpoint(self) -> Path:
         t0 = time.perf_counter()
@@ -292,8 +349,11 @@ class Trainer:
         self._t0 = time.perf_counter()
         self._resume()
         start_step = self.step
-        self.metrics_log.open(keep_until_step=start_step)
-        self.eval_log.open(keep_until_step=start_step)
+        # Rows of an owed evaluation's step can only come from a process that ran it
+        # after this checkpoint and died before checkpointing again: they are redone.
+        keep = start_step - 1 if self.eval_owed is not None else start_step
+        self.metrics_log.open(keep_until_step=keep)
+        self.eval_log.open(keep_until_step=keep)
         self.tracker.start()
         progress = _Progress(cfg, start_step, enabled=cfg.tracking.progress and not self.quiet)
         env = make_vec_env(
@@ -312,6 +372,9 @@ class Trainer:
         status = "FAILED"
         try:
             with _Signals() as sig:
+                if self.eval_owed is not None:
+                    self._evaluate_owed(sig)
+                    window = _Window(start_step=self.step)  # the evaluation is not training time
                 obs = env.reset()
                 # Episodes in flight at the checkpoint restart: the replay's streams
                 # must not stitch the new episodes onto the old ones.
@@ -321,9 +384,7 @@ class Trainer:
                         # Statistics of the unfinished log window are dropped, like
                         # in-flight episodes: metrics.csv stays on its step grid.
                         self._check_finite(window)  # never checkpoint poisoned weights
-                        self.save_checkpoint()
-                        status = "KILLED"
-                        raise TrainingInterrupted(sig.received, self.step)
+                        self._stop_at_signal(sig.received)
                     before = self.step
                     t_start = clock()
                     if before >= t.learning_starts:
@@ -364,7 +425,16 @@ class Trainer:
                     eval_due = (
                         _crossed(before, after, cfg.eval.every_steps) or after >= t.total_steps
                     )
-                    eval_row = self._evaluate() if eval_due else {}
+                    eval_row: dict[str, float] = {}
+                    if eval_due:
+                        try:
+                            eval_row = self._evaluate(should_stop=sig.pending)
+                        except EvaluationStopped as stop:
+                            # The training part of this step's log row is complete (and
+                            # checked finite here); only the evaluation is owed.
+                            row = self._metrics_row(window, epsilon=epsilon)
+                            self.eval_owed = {"step": after, "row": row}
+                            self._stop_at_signal(sig.received, stop)
                     # One metrics row per log point, and one at every evaluation (so each
                     # step appears once and evaluations share the row of their step).
                     if eval_due or _crossed(before, after, t.log_every_steps):
@@ -377,6 +447,9 @@ class Trainer:
             summary = self._finish()
             status = "FINISHED"
             return summary
+        except TrainingInterrupted:
+            status = "KILLED"
+            raise
         finally:
             progress.close()
             env.close()
@@ -402,6 +475,51 @@ class Trainer:
         if _crossed(start, after, a.target_update_steps):
             self.learner.sync_target()
 
+    def _stop_at_signal(
+        self, signum: int | None, stop: EvaluationStopped | None = None
+    ) -> NoReturn:
+        """Checkpoint the current step (with ``eval_owed`` as set) and raise TrainingInterrupted.
+
+        The caller has run the finiteness check: no checkpoint carries poisoned weights.
+        """
+        assert signum is not None  # only called once the flag is set
+        if stop is not None:
+            log.warning(
+                "evaluation %d at step %d stopped by %s after %d agent steps (%d of %d "
+                "episodes complete); nothing of it was written, it runs first on resume",
+                self.evaluations + 1,
+                self.step,
+                signal.Signals(signum).name,
+                stop.steps,
+                stop.episodes_done,
+                stop.episodes,
+            )
+        self.save_checkpoint()
+        raise TrainingInterrupted(signum, self.step)
+
+    def _evaluate_owed(self, sig: _Signals) -> None:
+        """Run the evaluation that a signal cut, before any training (on resume).
+
+        Its eval.csv rows and the metrics row of its step (the stored training part
+        plus the evaluation) are written once; then the step is checkpointed again
+        without the debt, so a later resume does not redo it. A signal cuts it as
+        it would have cut the original: the same checkpoint, still owing it.
+        """
+        assert self.eval_owed is not None
+        log.info("the evaluation of step %d was cut by a signal; running it first", self.step)
+        try:
+            eval_row = self._evaluate(should_stop=sig.pending)
+        except EvaluationStopped as stop:
+            self._stop_at_signal(sig.received, stop)
+        row = {
+            **self.eval_owed["row"],
+            "time_s": round(self.wall_time + time.perf_counter() - self._t0, 3),
+            **eval_row,
+        }
+        self.eval_owed = None
+        self._write_row(row)
+        self.save_checkpoint()
+
     def _log_point(
         self,
         window: _Window,
@@ -409,6 +527,14 @@ class Trainer:
         epsilon: float | None = None,
         extra: dict[str, float] | None = None,
     ) -> None:
+        """Write the metrics row of the current step: the window's statistics and ``extra``."""
+        self._write_row({**self._metrics_row(window, epsilon=epsilon), **(extra or {})})
+
+    def _metrics_row(self, window: _Window, *, epsilon: float | None = None) -> dict[str, Any]:
+        """The current step's metrics.csv row without ``eval/*`` (NonFiniteError if poisoned).
+
+        Values are plain Python scalars or None, so the row can go into a checkpoint.
+        """
         cfg = self.config
         elapsed = time.perf_counter() - window.started
         means = self._check_finite(window)
@@ -438,8 +564,12 @@ class Trainer:
                 if cfg.replay.prioritized
                 else None
             ),
-            **(extra or {}),
         }
+        return {k: _plain(v) for k, v in row.items()}
+
+    def _write_row(self, row: dict[str, Any]) -> None:
+        """Append ``row`` to metrics.csv, send it to MLflow and log a line."""
+        cfg = self.config
         self.metrics_log.append([row])
         self._track(row)
         if self.quiet or not cfg.tracking.progress or not sys.stderr.isatty():
@@ -476,15 +606,32 @@ class Trainer:
         self.tracker.log_metrics(metrics, step_frames=int(row["frames"]))
         self.tracker.flush()
 
-    def _evaluate(self) -> dict[str, float]:
+    def _evaluate(self, *, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+        """Evaluate at the current step; append eval.csv and return the ``eval/*`` columns.
+
+        Raises:
+            EvaluationStopped: ``should_stop`` cut it; nothing was written and the
+                evaluation counter (its seed) is unchanged, so it can be run again.
+        """
         cfg = self.config
+        frames = cfg.steps_to_frames(self.step)
+        # Announced before it starts: an evaluation can take minutes.
+        log.info(
+            "evaluation %d at %d frames (step %d): started, %d episodes, at most %d agent steps",
+            self.evaluations + 1,
+            frames,
+            self.step,
+            cfg.eval.episodes,
+            cfg.eval.max_steps,
+        )
         self.learner.online.eval()
         try:
-            results = evaluate_policy(self.learner.act, cfg, index=self.evaluations)
+            results = evaluate_policy(
+                self.learner.act, cfg, index=self.evaluations, should_stop=should_stop
+            )
         finally:
             self.learner.online.train()
         self.evaluations += 1
-        frames = cfg.steps_to_frames(self.step)
         self.eval_log.append(
             {
                 "step": self.step,
@@ -511,9 +658,22 @@ class Trainer:
         )
         return row
 
+    def _last_eval_on_disk(self) -> tuple[float, float, int]:
+        """``(mean, std, episodes)`` of eval.csv's last evaluation (NaN, NaN, 0 if none).
+
+        A run resumed from its final checkpoint (killed before summary.json) does
+        not evaluate again in this process; its final evaluation is on disk.
+        """
+        rows = self.eval_log.read_rows()
+        if not rows:
+            return math.nan, math.nan, 0
+        last = max(int(r["step"]) for r in rows)
+        scores = np.array([float(r["score"]) for r in rows if int(r["step"]) == last])
+        return float(scores.mean()), float(scores.std()), len(scores)
+
     def _finish(self) -> dict[str, Any]:
         cfg = self.config
-        mean, std, n = getattr(self, "_last_eval", (math.nan, math.nan, 0))
+        mean, std, n = getattr(self, "_last_eval", None) or self._last_eval_on_disk()
         summary = {
             "run_name": cfg.run_name,
             "preset": cfg.preset,

@@ -122,6 +122,19 @@ def test_finished_run_is_not_retrained_and_can_be_extended(tmp_path):
     check_metrics_continuous(read_csv(tmp_path / "r" / "metrics.csv"), 100, 900)
 
 
+def test_killed_before_the_summary_resumes_to_the_same_summary(tmp_path):
+    """Dying between the final checkpoint and summary.json: the resume reports the final
+    evaluation from eval.csv (it does not evaluate again)."""
+    first = train(tiny_config(steps=600), tmp_path / "r", quiet=True)
+    assert first["final_eval_episodes"] > 0
+    eval_before = (tmp_path / "r" / "eval.csv").read_text()
+    (tmp_path / "r" / "summary.json").unlink()
+    again = train(tiny_config(steps=600), tmp_path / "r", quiet=True)
+    assert (tmp_path / "r" / "eval.csv").read_text() == eval_before
+    for key in ("steps", "updates", "final_eval_mean", "final_eval_std", "final_eval_episodes"):
+        assert again[key] == first[key], key
+
+
 def test_resume_restores_learner_and_replay_exactly(tmp_path):
     cfg = tiny_config(steps=600)
     t1 = Trainer(cfg, tmp_path / "r", quiet=True)
