@@ -169,6 +169,11 @@ class EvalConfig:
         125_000, "cap on agent steps of one evaluation (all episodes together)", ge=1
     )
     num_envs: int = _f(1, "parallel evaluation environments", ge=1, le=256)
+    noisy: bool = _f(
+        False,
+        "noisy nets: evaluate with fresh noise (true) or with the mean weights (false, as "
+        "Dopamine's Rainbow and Atari-100k agents)",
+    )
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,7 @@ RESUME_SAFE_FIELDS = (
 # existed keep their hash (and still resume).
 HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "agent.adam_betas": [0.9, 0.999],
+    "eval.noisy": False,
 }
 
 

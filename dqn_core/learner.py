@@ -34,7 +34,7 @@ from dqn_core.config import RunConfig, preset_dict, preset_names
 from dqn_core.networks import QNetwork, build_network
 from dqn_core.policy import exploration_draws
 from dqn_core.schedules import epsilon_schedule
-from dqn_core.seeding import Seeds
+from dqn_core.seeding import Seeds, int_seed
 from dqn_core.targets import (
     categorical_cross_entropy,
     categorical_kl,
@@ -228,6 +228,8 @@ class Learner:
         self.online: QNetwork = online.to(self.device)
         self.target: QNetwork = copy.deepcopy(self.online).requires_grad_(False)
         self._noise: torch.Generator | None = None
+        self._seed = seeds.root
+        self._eval_noise: tuple[int, torch.Generator] | None = None  # (updates, generator)
         if self.agent.noisy:
             self._noise = seeds.torch("noise", self.device)
             self.online.reset_noise(self._noise)
@@ -255,8 +257,12 @@ class Learner:
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         """Epsilon-greedy actions for a batch of observations, in one forward pass.
 
-        With noisy nets, fresh noise is drawn for every forward pass (as Dopamine's
-        Rainbow does), and the action is greedy on the noisy network.
+        With noisy nets in training mode, fresh noise is drawn for every forward
+        pass (as Dopamine's Rainbow does), and the action is greedy on the noisy
+        network. In eval mode (``online.eval()``, as evaluations set it) the
+        network acts with its mean weights, or with evaluation noise under
+        ``eval.noisy`` (:meth:`_evaluation_noise`): evaluating never draws from
+        the training noise stream.
 
         Args:
             obs: (N, *obs_shape) observations of the N environments.
@@ -284,8 +290,25 @@ class Learner:
             obs = obs.copy()  # torch refuses to wrap read-only numpy memory
         x = torch.from_numpy(obs).to(self.device, non_blocking=True)
         if self._noise is not None:
-            self.online.reset_noise(self._noise)
+            if self.online.training:
+                self.online.reset_noise(self._noise)
+            elif self.config.eval.noisy:
+                self.online.reset_noise(self._evaluation_noise())
+            else:
+                self.online.zero_noise()
         return self.online(x).argmax(dim=1).cpu().numpy().astype(np.int64, copy=False)
+
+    def _evaluation_noise(self) -> torch.Generator:
+        """The noise generator of an evaluation (``eval.noisy``), never the training one.
+
+        Seeded from the root seed and the update count, so evaluating the same
+        weights draws the same noise, and evaluating leaves training untouched.
+        """
+        if self._eval_noise is None or self._eval_noise[0] != self.updates:
+            g = torch.Generator(device=self.device)
+            g.manual_seed(int_seed(self._seed, "eval_noise", self.updates))
+            self._eval_noise = (self.updates, g)
+        return self._eval_noise[1]
 
     # ---------------------------------------------------------------- learning
     def _tensor(self, batch: Any, name: str, integer: bool) -> Tensor:

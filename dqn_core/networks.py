@@ -119,6 +119,11 @@ class NoisyLinear(nn.Module):
         self.eps_in.copy_(_scaled_noise(self.in_features, generator, device))
         self.eps_out.copy_(_scaled_noise(self.out_features, generator, device))
 
+    def zero_noise(self) -> None:
+        """Set the noise to zero: the layer computes with its mean weights ``mu``."""
+        self.eps_in.zero_()
+        self.eps_out.zero_()
+
     def forward(self, x: Tensor) -> Tensor:
         bias = torch.addcmul(self.bias_mu, self.bias_sigma, self.eps_out)
         mean = F.linear(x, self.weight_mu, bias)
@@ -383,6 +388,12 @@ class QNetwork(nn.Module):
         for module in self.modules():
             if isinstance(module, NoisyLinear):
                 module.reset_noise(generator)
+
+    def zero_noise(self) -> None:
+        """Zero the noise of every noisy layer: the network acts with its mean weights."""
+        for module in self.modules():
+            if isinstance(module, NoisyLinear):
+                module.zero_noise()
 
 
 def categorical_support(agent: AgentConfig) -> Tensor:

@@ -3,6 +3,7 @@ and convergence to Q* on a small chain MDP."""
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -122,6 +123,48 @@ def test_epsilon_schedule_in_agent_steps_and_zero_for_noisy_nets() -> None:
     assert agent.epsilon(1000) == pytest.approx(0.1)
     assert agent.epsilon(10**9) == pytest.approx(0.1)
     assert learner(config(noisy=True)).epsilon(0) == 0.0
+
+
+def noisy_learner(eval_noisy: bool) -> Learner:
+    cfg = config(noisy=True, noisy_sigma0=2.0, dueling=True)
+    cfg = from_dict({**cfg.to_dict(), "eval": {"noisy": eval_noisy}})
+    return learner(cfg, num_actions=4)
+
+
+def test_noisy_nets_evaluate_with_their_mean_weights_by_default() -> None:
+    agent = noisy_learner(eval_noisy=False)
+    obs = np.random.default_rng(0).standard_normal((64, *OBS), dtype=np.float32)
+    noise_state = agent._noise.get_state()  # type: ignore[union-attr]
+    agent.online.eval()
+    actions = agent.greedy_actions(obs)
+    assert torch.equal(agent._noise.get_state(), noise_state)  # type: ignore[union-attr]
+    mean_net = copy.deepcopy(agent.online)
+    for module in mean_net.modules():
+        if hasattr(module, "weight_mu"):  # the mean weights, by hand
+            module.eps_in.zero_()
+            module.eps_out.zero_()
+    with torch.no_grad():
+        expected = mean_net(torch.from_numpy(obs)).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(actions, expected)
+    np.testing.assert_array_equal(agent.greedy_actions(obs), actions)  # no noise: stable
+    agent.online.train()
+    agent.greedy_actions(obs)  # training: fresh noise from the training stream
+    assert not torch.equal(agent._noise.get_state(), noise_state)  # type: ignore[union-attr]
+
+
+def test_eval_noisy_draws_evaluation_noise_never_the_training_stream() -> None:
+    obs = np.random.default_rng(0).standard_normal((256, *OBS), dtype=np.float32)
+    a, b = noisy_learner(eval_noisy=True), noisy_learner(eval_noisy=True)
+    noise_state = a._noise.get_state()  # type: ignore[union-attr]
+    for agent in (a, b):
+        agent.online.eval()
+    first = a.greedy_actions(obs)
+    assert torch.equal(a._noise.get_state(), noise_state)  # type: ignore[union-attr]
+    np.testing.assert_array_equal(b.greedy_actions(obs), first)  # same seed and weights
+    mean = noisy_learner(eval_noisy=False)
+    mean.online.eval()
+    assert not np.array_equal(mean.greedy_actions(obs), first)  # really noisy
+    assert not np.array_equal(a.greedy_actions(obs), first)  # fresh noise every pass
 
 
 # -------------------------------------------------------------------- updating
