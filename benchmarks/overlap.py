@@ -11,8 +11,11 @@ steps/s and the overlapped/sequential ratio.
 
 The overlap only pays when the env, the learner and their threads have cores
 (or a GPU) to themselves: ale-py's ``act`` holds the GIL, and torch's intra-op
-threads already use every core. The script records the CPU used by other
-processes and warns when the figures are not trustworthy.
+threads already use every core. Each measurement runs in a fresh process:
+once a second thread has run torch ops, OpenMP keeps a second team of
+threads for it, and the sequential loop in that process runs about a third
+slower. The script records the CPU used by other processes and warns when
+the figures are not trustworthy.
 
     python benchmarks/overlap.py            # 3 rounds of 1,600 agent steps each way
     python benchmarks/overlap.py --quick    # 1 round of 400
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +49,7 @@ from dqn_core.seeding import Seeds  # noqa: E402
 
 TRAIN_FREQUENCY = 4
 BATCH = 32
+MODES = ("sequential", "overlapped")
 
 
 class Loop:
@@ -115,6 +120,35 @@ class Loop:
         self.env.close()
 
 
+def measure(mode: str, backend: str, steps: int) -> float:
+    """Agent steps/s of one mode, in this process (called in a fresh subprocess)."""
+    updates = max(1, steps // TRAIN_FREQUENCY)
+    loop = Loop(backend, warmup=2000)
+    try:
+        if mode == "sequential":
+            return loop.sequential(updates)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="learner") as pool:
+            return loop.overlapped(updates, pool)
+    finally:
+        loop.close()
+
+
+def in_subprocess(mode: str, backend: str, steps: int) -> tuple[float, float]:
+    """``(agent steps/s, cores used by other processes)`` of one mode in a fresh process."""
+    busy0, ours0 = cpu_ticks()
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", mode, "--backend", backend, "--steps", str(steps)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    wall = time.perf_counter() - t0
+    busy1, ours1 = cpu_ticks()
+    rate = float(out.strip().splitlines()[-1])
+    return rate, max(0.0, (busy1 - busy0) - (ours1 - ours0)) / wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,39 +157,32 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=1600, help="agent steps per measurement")
     ap.add_argument("--backend", default="python", choices=("python", "native"))
+    ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        print(measure(args.worker, args.backend, args.steps))
+        return
     if args.quick:
         args.rounds, args.steps = 1, 400
-    updates = max(1, args.steps // TRAIN_FREQUENCY)
     print(
         f"machine: {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads, device cpu, env backend {args.backend}"
     )
     print(
-        f"settings: Pong, nature-dqn learner, update every {TRAIN_FREQUENCY} steps, batch {BATCH}\n"
+        f"settings: Pong, nature-dqn learner, update every {TRAIN_FREQUENCY} steps, "
+        f"batch {BATCH}, {args.steps} agent steps per measurement, each in a fresh process\n"
     )
-    loop = Loop(args.backend, warmup=2000)
-    seq: list[float] = []
-    ovl: list[float] = []
+    rates: dict[str, list[float]] = {m: [] for m in MODES}
     busiest = 0.0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="learner") as pool:
-        for r in range(args.rounds):
-            for name, out, fn in (
-                ("sequential", seq, lambda: loop.sequential(updates)),
-                ("overlapped", ovl, lambda: loop.overlapped(updates, pool)),
-            ):
-                busy0, ours0 = cpu_ticks()
-                t0 = time.perf_counter()
-                out.append(fn())
-                wall = time.perf_counter() - t0
-                busy1, ours1 = cpu_ticks()
-                other = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / wall
-                busiest = max(busiest, other)
-                print(
-                    f"round {r + 1}: {name:10s} {out[-1]:7.1f} agent steps/s (other CPU {other:.2f} cores)"
-                )
-    loop.close()
-    s, o = statistics.median(seq), statistics.median(ovl)
+    for r in range(args.rounds):
+        for mode in MODES:
+            rate, other = in_subprocess(mode, args.backend, args.steps)
+            rates[mode].append(rate)
+            busiest = max(busiest, other)
+            print(
+                f"round {r + 1}: {mode:10s} {rate:7.1f} agent steps/s (other CPU {other:.2f} cores)"
+            )
+    s, o = statistics.median(rates["sequential"]), statistics.median(rates["overlapped"])
     print("\n| loop | agent steps/s (median) |\n| --- | ---: |")
     print(f"| sequential (as `dqn train`) | {s:.1f} |\n| overlapped (learner thread) | {o:.1f} |")
     print(f"\nratio overlapped/sequential: {o / s:.2f}x")
