@@ -635,7 +635,14 @@ def test_log_model_logs_a_pt2_model_that_loads_back(started: Tracker) -> None:
     model_uri = started.log_model(net, "policy")  # input example inferred from obs_shape
     assert model_uri is not None and model_uri.startswith("models:/")
     assert net.training  # the caller's module is untouched
-    loaded = mlflow.pytorch.load_model(model_uri)
+    # models:/ URIs resolve through the process-wide tracking URI, which log_model
+    # restores to whatever an earlier test (or the caller) had set: point it here.
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(started.uri)
+    try:
+        loaded = mlflow.pytorch.load_model(model_uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
     x = torch.randint(0, 256, (5, 4, 20, 20), dtype=torch.uint8)  # another batch size
     with torch.no_grad():
         assert torch.allclose(loaded(x), net.eval()(x))
