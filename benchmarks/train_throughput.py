@@ -36,6 +36,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dqn_core.config import COMPILE_MODES  # noqa: E402
+
 
 def cpu_ticks() -> tuple[float, float]:
     """(busy seconds of the whole machine, CPU seconds of this process and its children)."""
@@ -220,10 +222,10 @@ def main() -> None:
     ap.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
     ap.add_argument(
         "--compile",
-        default="default",
-        choices=("none", "default", "reduce-overhead", "max-autotune"),
-        help="train.compile mode measured beside eager ('none': skip; default: "
-        "'default' on the CPU, 'reduce-overhead' (CUDA graphs) on a GPU)",
+        default=None,
+        choices=COMPILE_MODES,
+        help="train.compile mode measured beside eager and used for the N-env runs "
+        "('none': skip; default: 'default' on the CPU, 'reduce-overhead' (CUDA graphs) on a GPU)",
     )
     ap.add_argument("--skip-sb3", action="store_true")
     args = ap.parse_args()
@@ -233,9 +235,7 @@ def main() -> None:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu = device.startswith("cuda")
-    compile_mode = args.compile
-    if gpu and compile_mode == "default" and "--compile" not in sys.argv:
-        compile_mode = "reduce-overhead"
+    compile_mode = args.compile or ("reduce-overhead" if gpu else "default")
     num_envs = [int(n) for n in (args.num_envs or ("8,32,64" if gpu else "2")).split(",")]
 
     where = torch.cuda.get_device_name(device) if gpu else "cpu"
@@ -281,11 +281,12 @@ def main() -> None:
                 f"round {r + 1}: SB3              {sb3[-1].end_to_end:7.1f} steps/s e2e, "
                 f"{sb3[-1].learning:7.1f} learning"
             )
-    fastest = compile_mode if compile_mode != "none" else "none"
     par = [
         measured(
             f"dqn-harness x{n} native",
-            lambda n=n: run_ours(args.steps, args.learning_starts, n, "native", device, fastest),
+            lambda n=n: run_ours(
+                args.steps, args.learning_starts, n, "native", device, compile_mode
+            ),
         )
         for n in num_envs
     ]
@@ -304,7 +305,7 @@ def main() -> None:
         ("Stable-Baselines3 DQN, 1 env", sb3),
     ]
     rows += [
-        (f"dqn-harness, {n} envs (native), compile={fastest}", [m])
+        (f"dqn-harness, {n} envs (native), compile={compile_mode}", [m])
         for n, m in zip(num_envs, par, strict=True)
     ]
     for label, ms in rows:

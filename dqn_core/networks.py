@@ -45,7 +45,7 @@ ConvSpec = tuple[tuple[int, int, int], ...]
 #: Nature CNN layers (Mnih et al. 2015, Methods).
 NATURE_CONVS: ConvSpec = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
 
-#: Data-efficient Rainbow (DER) layers (van Hasselt, Hessel & Aslanides 2019, appendix).
+#: Data-efficient Rainbow (DER) layers (van Hasselt, Hessel & Aslanides 2019; see DERTorso).
 DER_CONVS: ConvSpec = ((32, 5, 5), (64, 5, 5))
 
 
@@ -252,8 +252,8 @@ class DERTorso(_ConvTorso):
     84x84 frame (84 = 16 x 5 + 4), and the second the last row and column of the
     16x16 map, as in any VALID-padded stride-5 stack.
 
-    Sources: the layer list is the one the paper's appendix gives for DER
-    (arXiv:1906.05243). The padding and the 576 features were checked against
+    Sources: the paper's appendix (arXiv:1906.05243) was not reachable when this
+    was written; the layer list, the padding and the 576 features follow
     Kaixhin/Rainbow ``model.py``, whose README gives ``--architecture
     data-efficient`` as the way to run DER: two ``Conv2d`` 5x5 stride 5 (32, then
     64 filters, a ReLU after each) with ``padding=0`` and ``conv_output_size =
