@@ -8,6 +8,7 @@ that a resumed run draws exactly what an uninterrupted run would have drawn.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from typing import Any
@@ -15,23 +16,55 @@ from typing import Any
 import numpy as np
 import torch
 
-#: The named streams. Adding a name never changes the others' draws: each
-#: stream is spawned from the root with a fixed key derived from its name.
-STREAMS = ("env", "eval_env", "exploration", "replay", "init", "noise")
+#: Every stream name the package draws from. Adding a name never changes the
+#: others' draws: each stream is spawned from the root with a key derived from
+#: its whole name (:func:`stream_key`); tests/test_seeding.py checks that every
+#: name used in the code is listed here and that no two share a key.
+STREAMS = (
+    "env",  # training environments (ALE/gymnasium seeds, per start step)
+    "eval_env",  # evaluation environments (per evaluation index)
+    "eval_policy",  # evaluation epsilon draws (per evaluation index)
+    "eval_noise",  # noisy-net noise of evaluations under eval.noisy (per update count)
+    "exploration",  # training epsilon-greedy draws
+    "replay",  # replay sampling
+    "init",  # network initialisation
+    "noise",  # noisy-net noise during training
+    "noop_starts",  # no-op starts of the Python wrapper stack
+    "action_space",  # gymnasium action_space.seed
+    "vec_env",  # per-env seeds of a vector env
+    "video",  # the video episode's environment
+    "video_policy",  # the video episode's epsilon draws
+    "probe",  # the throwaway env that tells shapes
+    "python-global",  # Python's global random (third-party code only)
+    "torch-global",  # torch's global generator (third-party code only)
+)
+
+#: Version of the name-to-key rule. 1: the first 4 bytes of the name (so
+#: ``eval_env``/``eval_policy``/``eval_noise`` shared one stream, as did
+#: ``video``/``video_policy``); 2: a hash of the whole name. Checkpoints record
+#: it; training refuses to resume a checkpoint of another version.
+STREAM_KEY_VERSION = 2
 
 
-def _key(name: str) -> int:
-    return int.from_bytes(name.encode(), "little") % (2**32)
+def stream_key(name: str) -> int:
+    """The spawn key of stream ``name``: the first 8 bytes of BLAKE2b(name), little-endian.
+
+    Stable across Python processes and versions (unlike ``hash``), and a
+    function of every byte of the name.
+    """
+    if not name:
+        raise ValueError("stream name: must not be empty")
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
 
 
 def stream_seed(root: int, name: str) -> np.random.SeedSequence:
     """The SeedSequence of stream ``name`` under root seed ``root``."""
-    return np.random.SeedSequence(entropy=root, spawn_key=(_key(name),))
+    return np.random.SeedSequence(entropy=root, spawn_key=(stream_key(name),))
 
 
 def int_seed(root: int, name: str, index: int = 0) -> int:
     """A 31-bit integer seed for APIs that take ints (ALE, gymnasium reset)."""
-    ss = np.random.SeedSequence(entropy=root, spawn_key=(_key(name), index))
+    ss = np.random.SeedSequence(entropy=root, spawn_key=(stream_key(name), index))
     return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
 
 
@@ -67,6 +100,7 @@ class Seeds:
     def state_dict(self) -> dict[str, Any]:
         return {
             "root": self.root,
+            "key_version": STREAM_KEY_VERSION,
             "numpy": {k: generator_state(g) for k, g in self._np.items()},
             "torch": {k: g.get_state() for k, g in self._torch.items()},
         }
@@ -74,6 +108,16 @@ class Seeds:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["root"] != self.root:
             raise ValueError(f"seed: checkpoint has root seed {state['root']}, run has {self.root}")
+        version = state.get("key_version", 1)
+        if version != STREAM_KEY_VERSION:
+            raise ValueError(
+                f"seed: the checkpoint's random streams were keyed by rule {version}, this "
+                f"dqn-harness uses rule {STREAM_KEY_VERSION} (rule 1 keyed a stream by the first "
+                "4 bytes of its name, so evaluation seeds and epsilon draws shared a stream); "
+                "resuming would mix the two. Start a new run directory, or finish the run with "
+                "the dqn-harness version that began it. Its policy/*.pt files still load for "
+                "`dqn evaluate`."
+            )
         for k, s in state["numpy"].items():
             set_generator_state(self.numpy(k), s)
         for k, s in state["torch"].items():

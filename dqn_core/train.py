@@ -275,6 +275,10 @@ class Trainer:
                 "checkpoint: it was written under a different config "
                 f"(hash {state['config_hash']}, this run {self.config.config_hash()})"
             )
+        try:  # first: it refuses streams of another key rule before anything is loaded
+            self.seeds.load_state_dict(state["seeds"])
+        except ValueError as exc:
+            raise ConfigError(f"checkpoint: {exc}") from None
         self.step = int(state["step"])
         self.evaluations = int(state["evaluations"])
         self.episodes = int(state["episodes"])
@@ -282,7 +286,6 @@ class Trainer:
         self.eval_owed = self._owed_from_state(state.get(EVAL_OWED_KEY), self.step)
         self.learner.load_state_dict(state["learner"])
         self.replay.load_state_dict(state["replay"])
-        self.seeds.load_state_dict(state["seeds"])
 
     @staticmethod
     def _owed_from_state(owed: Any, step: int) -> dict[str, Any] | None:
