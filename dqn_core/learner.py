@@ -23,6 +23,7 @@ with multi-tensor ``_foreach`` kernels.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -239,6 +240,11 @@ class Learner:
         self._epsilon = epsilon_schedule(self.agent)
         self._per_sample_loss = huber_loss if self.agent.loss == "huber" else mse_loss
         self.updates = 0
+        # Seconds spent in each part of update() (benchmarks/ reads them). On a GPU they
+        # time the launches, not the kernels, unless the caller synchronises.
+        self.timers: dict[str, float] = dict.fromkeys(
+            ("noise", "forward", "backward", "optimizer"), 0.0
+        )
         mode = config.train.compile
         self._cudagraphs = mode == "reduce-overhead" and self.device.type == "cuda"
         self._loss = (
@@ -371,10 +377,13 @@ class Learner:
                     f"batch.{name}: expected {size} rows like batch.obs, got shape {tuple(t.shape)}"
                 )
 
+        clock = time.perf_counter
+        t0 = clock()
         if self._noise is not None:
             # Independent noise for the online and target networks (Fortunato et al. 2018).
             self.online.reset_noise(self._noise)
             self.target.reset_noise(self._noise)
+        t1 = clock()
         if self._cudagraphs:
             # A new step for CUDA-graph trees: the previous update's outputs are consumed.
             torch.compiler.cudagraph_mark_step_begin()
@@ -390,8 +399,10 @@ class Learner:
                 target_value.clone(),
                 new_priorities.clone(),
             )
+        t2 = clock()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        t3 = clock()
         if self.agent.max_grad_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(
                 self._params, self.agent.max_grad_norm, foreach=True
@@ -400,6 +411,11 @@ class Learner:
             grads = [p.grad for p in self._params if p.grad is not None]
             grad_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
         self.optimizer.step()
+        timers = self.timers
+        timers["noise"] += t1 - t0
+        timers["forward"] += t2 - t1
+        timers["backward"] += t3 - t2
+        timers["optimizer"] += clock() - t3
         self.updates += 1
         metrics = {
             "loss": loss.detach(),

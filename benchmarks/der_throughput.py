@@ -1,0 +1,272 @@
+"""Data-efficient Rainbow (the `der` preset) in the learning phase: this tree beside an older commit.
+
+DER makes one update per agent step, so its speed is the learner's. This script
+runs `dqn train --preset der` on an Atari game (the real env, replay, PER and
+learner; MLflow off) for a few thousand agent steps and prints, per code tree:
+
+* agent steps/s (= updates/s) in the learning phase, from metrics.csv;
+* where the loop's time goes: act, env, store, sample, learn; and inside learn
+  (where the tree's learner reports it) forward, backward and optimizer;
+* the CPU model, torch threads, and the CPU used by *other* processes during
+  each measurement (a figure taken on a busy machine is flagged).
+
+``--baseline COMMIT`` times that commit beside the working tree in the same
+invocation: the commit is checked out into a temporary git worktree, and the two
+trees run in alternating rounds, each in a fresh process, so every speed claim
+is a ratio measured side by side. ``--parallel`` also measures two runs at once
+with one torch thread each (their summed agent steps/s), against one run with
+two threads: the best use of a 2-core machine for a suite.
+
+    python benchmarks/der_throughput.py --baseline 259d9df            # 2 rounds
+    python benchmarks/der_throughput.py --baseline 259d9df --parallel
+    python benchmarks/der_throughput.py --quick                       # this tree, 1 short round
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_ticks() -> tuple[float, float]:
+    """(busy seconds of the whole machine, CPU seconds of this process and its children)."""
+    with open("/proc/stat") as fh:
+        fields = [float(x) for x in fh.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    busy = (sum(fields) - idle) / hz
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# ------------------------------------------------------------------ worker side
+def worker(tree: Path, game: str, steps: int, learning_starts: int, threads: int) -> dict[str, Any]:
+    """One DER run of ``tree``'s dqn_core in this process; returns its figures."""
+    sys.path.insert(0, str(tree))
+    import csv
+
+    import torch
+
+    import dqn_core
+    from dqn_core.config import load_config
+    from dqn_core.train import Trainer
+
+    assert Path(dqn_core.__file__).resolve().is_relative_to(tree.resolve()), dqn_core.__file__
+    sets = [
+        f"env.game={game}",
+        f"train.total_steps={steps}",
+        f"train.learning_starts={learning_starts}",
+        "train.log_every_steps=500",
+        f"train.checkpoint_every_steps={10 * steps}",
+        f"eval.every_steps={10 * steps}",
+        "eval.episodes=1",
+        "eval.max_steps=10",
+        "tracking.mlflow=false",
+        "tracking.progress=false",
+        "train.device=cpu",
+        f"train.torch_threads={threads}",
+    ]
+    cfg = load_config("der", sets=sets)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, Path(tmp) / "run", quiet=True)
+        trainer.run()
+        rows = list(csv.DictReader((Path(tmp) / "run" / "metrics.csv").open()))
+    # From the first log point a full window after learning starts, to the last one
+    # before the final evaluation's row (whose time includes the evaluation).
+    rows = [r for r in rows if int(r["step"]) >= learning_starts + 500]
+    first, last = rows[0], rows[-2] if len(rows) > 2 else rows[-1]
+    rate = (int(last["step"]) - int(first["step"])) / (
+        float(last["time_s"]) - float(first["time_s"])
+    )
+    timers = dict(trainer.timers)
+    learn = dict(getattr(trainer.learner, "timers", {}) or {})
+    return {
+        "rate": rate,
+        "timers": timers,
+        "learn": learn,
+        "updates": trainer.learner.updates,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+# ------------------------------------------------------------------ driver side
+def spawn(tree: Path, args: argparse.Namespace, threads: int) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(tree),
+        "--game",
+        args.game,
+        "--steps",
+        str(args.steps),
+        "--learning-starts",
+        str(args.learning_starts),
+        "--threads",
+        str(threads),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
+
+
+def collect(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"worker failed (exit {proc.returncode})")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(trees: list[Path], args: argparse.Namespace, threads: int) -> list[dict[str, Any]]:
+    """Run one worker per tree, all at once; each result gains ``other_cpu``."""
+    busy0, ours0 = cpu_ticks()
+    t0 = time.perf_counter()
+    results = [collect(p) for p in [spawn(t, args, threads) for t in trees]]
+    wall = time.perf_counter() - t0
+    busy1, ours1 = cpu_ticks()
+    other = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / wall
+    for r in results:
+        r["other_cpu"] = other
+    return results
+
+
+@contextlib.contextmanager
+def worktree(commit: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="der-baseline-") as tmp:
+        path = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(path), commit],
+            check=True,
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=False
+            )
+
+
+def split(r: dict[str, Any]) -> str:
+    total = sum(r["timers"].values())
+    loop = ", ".join(f"{k} {v / total:.0%}" for k, v in r["timers"].items())
+    inner = ""
+    learn = r.get("learn") or {}
+    if learn and r["updates"]:
+        inner = "; per update: " + ", ".join(
+            f"{k} {1e3 * v / r['updates']:.2f} ms" for k, v in learn.items()
+        )
+    return loop + inner
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--baseline", help="an older commit to time beside the working tree")
+    ap.add_argument("--game", default="RoadRunner")
+    ap.add_argument("--steps", type=int, default=5_600, help="agent steps per run")
+    ap.add_argument("--learning-starts", type=int, default=1_600, help="the der preset's value")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of a single run")
+    ap.add_argument(
+        "--parallel", action="store_true", help="also: 2 runs at once, 1 thread each (summed)"
+    )
+    ap.add_argument("--quick", action="store_true", help="3,600 steps, one round")
+    args = ap.parse_args()
+    if args.worker is not None:
+        print(
+            json.dumps(
+                worker(args.worker, args.game, args.steps, args.learning_starts, args.threads)
+            )
+        )
+        return
+    if args.quick:
+        args.steps, args.rounds = 3_600, 1
+
+    import torch
+
+    print(
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}; "
+        f"game {args.game}; der preset, {args.steps} agent steps, learning from "
+        f"{args.learning_starts}, one update per agent step, batch 32"
+    )
+    with contextlib.ExitStack() as stack:
+        trees = {"working tree": REPO}
+        if args.baseline:
+            trees = {args.baseline: stack.enter_context(worktree(args.baseline)), **trees}
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        pairs: dict[str, list[float]] = {name: [] for name in trees}
+        for rnd in range(args.rounds):
+            for name, tree in trees.items():
+                (r,) = measure([tree], args, args.threads)
+                results[name].append(r)
+                print(
+                    f"round {rnd + 1}: {name:14s} {r['rate']:6.1f} agent steps/s "
+                    f"({args.threads} threads; other CPU {r['other_cpu']:.2f} cores)"
+                )
+            if args.parallel:
+                for name, tree in trees.items():
+                    both = measure([tree, tree], args, 1)
+                    pairs[name].append(sum(r["rate"] for r in both))
+                    print(
+                        f"round {rnd + 1}: {name:14s} 2 runs x 1 thread: "
+                        + " + ".join(f"{r['rate']:.1f}" for r in both)
+                        + f" = {pairs[name][-1]:.1f} agent steps/s "
+                        f"(other CPU {both[0]['other_cpu']:.2f} cores)"
+                    )
+        print(
+            "\n| code | agent steps/s, 1 run x "
+            f"{args.threads} threads (median) | 2 runs x 1 thread, summed | other CPU (cores) |"
+        )
+        print("| --- | ---: | ---: | ---: |")
+        med = {n: statistics.median(r["rate"] for r in rs) for n, rs in results.items()}
+        for name, rs in results.items():
+            two = f"{statistics.median(pairs[name]):.1f}" if pairs[name] else "-"
+            busy = max(r["other_cpu"] for r in rs)
+            print(f"| {name} | {med[name]:.1f} | {two} | {busy:.2f} |")
+        if args.baseline:
+            print(
+                f"\nratio working tree / {args.baseline}: "
+                f"{med['working tree'] / med[args.baseline]:.2f}x (1 run x {args.threads} threads)"
+            )
+            if pairs["working tree"]:
+                print(
+                    f"ratio working tree 2x1 / {args.baseline} 1x{args.threads}: "
+                    f"{statistics.median(pairs['working tree']) / med[args.baseline]:.2f}x "
+                    "(suite throughput)"
+                )
+        for name, rs in results.items():
+            print(f"time split, {name}: {split(rs[-1])}")
+        busy = max(r["other_cpu"] for rs in results.values() for r in rs)
+        if busy > 0.1:
+            print(
+                f"\nWARNING: other processes used up to {busy:.2f} cores during the "
+                "measurements; the figures are not trustworthy on a busy machine."
+            )
+
+
+if __name__ == "__main__":
+    main()
