@@ -63,7 +63,9 @@ def cpu_ticks() -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------ worker side
-def worker(tree: Path, game: str, steps: int, learning_starts: int, threads: int) -> dict[str, Any]:
+def worker(
+    tree: Path, game: str, steps: int, learning_starts: int, threads: int, compile_mode: str
+) -> dict[str, Any]:
     """One DER run of ``tree``'s dqn_core in this process; returns its figures."""
     sys.path.insert(0, str(tree))
     import csv
@@ -89,6 +91,8 @@ def worker(tree: Path, game: str, steps: int, learning_starts: int, threads: int
         "train.device=cpu",
         f"train.torch_threads={threads}",
     ]
+    if compile_mode != "none":
+        sets.append(f"train.compile={compile_mode}")
     cfg = load_config("der", sets=sets)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, Path(tmp) / "run", quiet=True)
@@ -114,6 +118,7 @@ def worker(tree: Path, game: str, steps: int, learning_starts: int, threads: int
 
 # ------------------------------------------------------------------ driver side
 def spawn(tree: Path, args: argparse.Namespace, threads: int) -> subprocess.Popen[str]:
+    compile_mode = args.compile if tree == REPO else "none"  # old commits run eager
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -127,6 +132,8 @@ def spawn(tree: Path, args: argparse.Namespace, threads: int) -> subprocess.Pope
         str(args.learning_starts),
         "--threads",
         str(threads),
+        "--compile",
+        compile_mode,
     ]
     env = {**os.environ, "PYTHONPATH": str(tree)}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
@@ -194,12 +201,25 @@ def main() -> None:
     ap.add_argument(
         "--parallel", action="store_true", help="also: 2 runs at once, 1 thread each (summed)"
     )
+    ap.add_argument(
+        "--compile",
+        default="none",
+        help="train.compile of the working tree's runs (none, default, ...); the baseline "
+        "always runs eager",
+    )
     ap.add_argument("--quick", action="store_true", help="3,600 steps, one round")
     args = ap.parse_args()
     if args.worker is not None:
         print(
             json.dumps(
-                worker(args.worker, args.game, args.steps, args.learning_starts, args.threads)
+                worker(
+                    args.worker,
+                    args.game,
+                    args.steps,
+                    args.learning_starts,
+                    args.threads,
+                    args.compile,
+                )
             )
         )
         return
