@@ -469,6 +469,27 @@ def reference_run_matrix(
     return hns, frames
 
 
+def run_percentile(score: float, runs: np.ndarray) -> float:
+    """Where ``score`` falls among published runs: % of runs below it (ties count 1/2).
+
+    0 means below every published run, 100 above every one; NaN without runs.
+    """
+    runs = np.asarray(runs, dtype=float)
+    runs = runs[np.isfinite(runs)]
+    if not runs.size or not math.isfinite(score):
+        return math.nan
+    below = float(np.sum(runs < score)) + 0.5 * float(np.sum(runs == score))
+    return 100.0 * below / runs.size
+
+
+def reference_runs_by_game(match: PublishedMatch, algorithm: str) -> dict[str, np.ndarray]:
+    """Raw per-run published scores of one Atari-100k algorithm, by game key ({} otherwise)."""
+    if match.table != "atari100k" or algorithm not in match.per_run:
+        return {}
+    runs = reference.atari100k_runs(algorithm)
+    return {str(g): part["score"].to_numpy(dtype=float) for g, part in runs.groupby("game")}
+
+
 # --------------------------------------------------------- published lookup
 @dataclass(frozen=True)
 class Published:
@@ -568,6 +589,7 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
     ]
     main: dict[str, Published] = {}
     extras: dict[str, dict[str, Published]] = {}
+    per_run_scores: dict[str, dict[str, np.ndarray]] = {}
     frames_ok = False
     published_frames: int | None = None
     if match is None:
@@ -578,6 +600,7 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
     else:
         main = published_lookup(match, match.algorithm, budget)
         extras = {alg: published_lookup(match, alg, budget) for alg in match.extras}
+        per_run_scores = {alg: reference_runs_by_game(match, alg) for alg in match.per_run}
         pf = [p.frames for p in main.values() if p.frames is not None]
         published_frames = int(np.median(pf)) if pf else None
         frames_ok = published_frames is not None and frames_match(budget, published_frames)
@@ -653,6 +676,13 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
             for alg, lookup in extras.items():
                 p = lookup.get(key) if isinstance(key, str) else None
                 row[alg] = p.score if p else np.nan
+            for alg, by_game in per_run_scores.items():
+                published_runs = by_game.get(key) if isinstance(key, str) else None
+                row[f"{alg} percentile"] = (
+                    run_percentile(mean, published_runs)
+                    if published_runs is not None and frames_ok
+                    else np.nan
+                )
         rows.append(row)
     df = pd.DataFrame(rows)
     if "published_in_ci" in df:
@@ -674,6 +704,13 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
     df.attrs["published_frames"] = published_frames
     df.attrs["budget_frames"] = budget
     df.attrs["extras"] = list(extras)
+    df.attrs["percentiles"] = [a for a, by_game in per_run_scores.items() if by_game]
+    if df.attrs["percentiles"] and frames_ok:
+        notes.append(
+            "percentile: the share of the published runs of that algorithm (rliable's "
+            "per-run data, 100 runs a game for DrQ(eps) and SPR) that score below our mean "
+            "on the game (ties count half); 0 or 100 means outside their whole spread."
+        )
     df.attrs["measure"] = match.measure if match is not None else ""
     return df
 
@@ -703,7 +740,9 @@ def _aggregate_table(
     rows: list[dict[str, object]] = []
     notes: list[str] = [
         "HNS aggregates with rliable's definitions: median and mean of per-game means; IQM = "
-        "25%-trimmed mean of all runs x games; optimality gap = 1 - mean(min(HNS, 1)).",
+        "25%-trimmed mean of all runs x games; optimality gap = 1 - mean(min(HNS, 1)). "
+        "For published per-game means (one number a game, no runs) the IQM is the "
+        "25%-trimmed mean over the games.",
         f"95% intervals: percentile, stratified bootstrap over runs within each game, {reps} "
         f"resamples, numpy generator seed {seed}.",
         reference.HNS_CONVENTION,
@@ -764,7 +803,8 @@ def _aggregate_table(
                 notes.append(f"{group}: {alg}: {match.caveat}.")
             info = {**base, "source": src, "algorithm": alg, "runs_per_game": ref.shape[0]}
             rows.extend(_interval_rows(ref, info, reps, rng))
-        # Published per-game means: median and mean are defined, IQM and the gap need runs.
+        # Published per-game means: median, mean and the IQM over games (the 25%-trimmed
+        # mean of one value a game); the optimality gap is left to per-run data.
         for alg in (match.algorithm, *match.extras):
             if alg in match.per_run:
                 continue
@@ -787,7 +827,8 @@ def _aggregate_table(
                 [lookup[g].score for g in have], table.loc[have, "random"], table.loc[have, "human"]
             ).reshape(1, -1)
             src = match.source_label("per-game means")
-            for metric in ("median", "mean"):
+            # One value a game: IQM here trims over games, not over runs x games.
+            for metric in ("median", "iqm", "mean"):
                 rows.append(
                     {
                         **base,
@@ -964,6 +1005,10 @@ def _display_per_game(df: pd.DataFrame) -> pd.DataFrame:
         for alg_x in df.attrs.get("extras", []):
             label = f"{alg_x} ({frames_label(pf)} frames)" if pf else alg_x
             out[label] = published(alg_x)
+        for alg_x in df.attrs.get("percentiles", []):
+            out[f"Percentile in {alg_x} runs"] = df[f"{alg_x} percentile"].map(
+                lambda v: _fmt_num(v, 0)
+            )
     return out
 
 

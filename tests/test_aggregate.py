@@ -88,11 +88,13 @@ def test_aggregate_table_by_hand(nature_suite: Path) -> None:
             ours.loc[metric, "ci_low"] <= ours.loc[metric, "point"] <= ours.loc[metric, "ci_high"]
         )
     assert ours.loc["iqm", "runs_per_game"] == 3 and ours.loc["iqm", "games"] == 2
-    # Published per-game means give a median and a mean, not an IQM (that needs runs).
+    # Published per-game means give a median, a mean and an IQM over games (no gap).
     pub = agg[agg["algorithm"] == "DQN (Nature)"].set_index("metric")
     published_hns = [(401.2 - 1.7) / 28.8, (18.9 + 20.7) / 35.3]
-    assert set(pub.index) == {"median", "mean"}
+    assert set(pub.index) == {"median", "iqm", "mean"}
     assert pub.loc["median", "point"] == pytest.approx(np.median(published_hns))
+    # Two games: the 25%-trimmed mean trims nothing (floor(0.25 x 2) = 0).
+    assert pub.loc["iqm", "point"] == pytest.approx(np.mean(published_hns))
     assert math.isnan(pub.loc["median", "ci_low"])
     # Same seed, same intervals.
     again = aggregate.aggregate_suite(nature_suite, reps=300, seed=5)["aggregate"]
@@ -273,6 +275,14 @@ def test_bad_input_fails_with_the_file_named(tmp_path: Path) -> None:
         aggregate.load_suite(root)
 
 
+def test_run_percentile() -> None:
+    runs = np.array([1.0, 2.0, 2.0, 3.0, np.nan])
+    assert aggregate.run_percentile(0.5, runs) == 0.0
+    assert aggregate.run_percentile(2.0, runs) == pytest.approx(50.0)  # 1 below, 2 ties
+    assert aggregate.run_percentile(3.5, runs) == 100.0
+    assert math.isnan(aggregate.run_percentile(1.0, np.array([])))
+
+
 def test_markdown_and_latex_rendering_escapes() -> None:
     df = pd.DataFrame({"a|b": ["x|y"], "c_d": ["50% & $1"]})
     md = aggregate.table_to_markdown(df, "T", ["note 1"])
@@ -298,6 +308,14 @@ def _check_drq_tables(tables: dict[str, pd.DataFrame], used: pd.DataFrame) -> No
         assert df.loc[key, "SPR"] == published.loc[key, "SPR"]
     assert (df["published_algorithm"] == "DER").all()
     assert (df["published_frames"] == 400_000).all()
+    # Percentiles among the 100 published runs, by hand for one game.
+    for alg in ("DrQ(eps)", "SPR"):
+        runs = reference.atari100k_runs(alg)
+        alien = runs.loc[runs["game"] == "alien", "score"].to_numpy()
+        mean = df.loc["alien", "score_mean"]
+        expected = 100 * (np.sum(alien < mean) + 0.5 * np.sum(alien == mean)) / len(alien)
+        assert df.loc["alien", f"{alg} percentile"] == pytest.approx(expected)
+        assert df[f"{alg} percentile"].between(0, 100).all()
     assert df.loc["pong", "game"] == "Pong" and df.loc["pong", "published"] == -19.3
 
 
@@ -309,6 +327,10 @@ def test_atari100k_table_from_drq_run_folders(tmp_path: Path) -> None:
     _check_drq_tables(tables, used)
     md = (root / "tables" / "per_game_der_atari100k_400k.md").read_text()
     assert "| Alien | 10 |" in md and "| 739.9 |" in md
+    assert "Percentile in DrQ(eps) runs" in md and "Percentile in SPR runs" in md
+    der = tables["aggregate"]
+    der = der[der["algorithm"] == "DER"].set_index("metric")
+    assert set(der.index) == {"median", "iqm", "mean"} and der.loc["iqm", "games"] == 26
     agg = tables["aggregate"]
     # Published DrQ(eps) on its 100 runs, beside ours: rliable's numbers within 0.005
     # (1,000 resamples put interval ends within ~0.003 of rliable's 50,000).
