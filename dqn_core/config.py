@@ -252,6 +252,9 @@ class RunConfig:
 
 # Fields that may differ between the config that created a run directory and the
 # one that resumes it (budgets can be extended, logging and devices changed).
+# Schedules tied to the budget keep the budget the run started with: PER's beta
+# anneals over the first train.total_steps (the checkpoint records it), so an
+# extended run keeps the schedule its first steps followed.
 RESUME_SAFE_FIELDS = (
     "train.total_steps",
     "train.device",

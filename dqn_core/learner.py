@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dqn_core.config import RunConfig, preset_dict, preset_names
+from dqn_core.config import ConfigError, RunConfig, preset_dict, preset_names
 from dqn_core.networks import QNetwork, build_network
 from dqn_core.policy import exploration_draws
 from dqn_core.schedules import epsilon_schedule
@@ -182,10 +182,18 @@ def make_optimizer(
     raise ValueError(f"agent.optimizer: {agent.optimizer!r} is not one of rmsprop, adam")
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, str) and device == "auto":
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` means CUDA when available, else CPU; a CUDA device that is absent is refused.
+
+    Raises:
+        ConfigError: CUDA was asked for and is not available here.
+    """
+    if isinstance(name, str) and name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {str(name)!r} requested but CUDA is not available here")
+    return dev
 
 
 class Learner:
@@ -220,7 +228,7 @@ class Learner:
             raise ValueError(f"num_actions: {num_actions!r} must be >= 1")
         self.config = config
         self.agent = config.agent
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.num_actions = int(num_actions)
         self.prioritized = config.replay.prioritized

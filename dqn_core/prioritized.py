@@ -12,7 +12,8 @@ non-uniform sampling is corrected with importance weights
 over the ``M`` sampleable transitions (the max over the whole memory, as in
 the paper's normalisation, not over the batch), with ``beta`` annealed
 linearly from ``replay.priority_beta_start`` to ``replay.priority_beta_end``
-over the run (:func:`beta_at`).
+over the run (:func:`dqn_core.schedules.beta_schedule`, over the budget the
+run started with). :func:`importance_weights` is the weight formula.
 
 Storage, n-step windows and validity are those of
 :class:`~dqn_core.replay.ReplayMemory`; the only addition is a
@@ -36,21 +37,29 @@ from dqn_core.replay import ArraySpec, IntArray, ReplayMemory
 from dqn_core.sumtree import SumTree, tree_leaves
 
 
-def beta_at(step: int, total_steps: int, beta_start: float, beta_end: float) -> float:
-    """Importance-weight exponent at ``step``: linear from start (step 0) to end (total_steps).
+def importance_weights(
+    priorities: npt.ArrayLike, min_priority: float, beta: float
+) -> npt.NDArray[np.float64]:
+    """Importance-sampling weights of prioritized replay (Schaul et al. 2016, sec. 3.4).
+
+    ``w_i = (M P(i))^-beta / max_j (M P(j))^-beta = (p_i / p_min)^-beta`` with
+    ``p = priority^alpha`` as stored in the tree: the largest weight over the
+    whole memory is 1, so updates are only ever scaled down.
 
     Args:
-        step: agent steps so far (all envs together); clamped to [0, total_steps].
-        total_steps: the run's budget in agent steps (``train.total_steps``), >= 1.
-        beta_start, beta_end: the exponent at step 0 and at the end of the run.
+        priorities: (B,) stored ``p^alpha`` of the sampled transitions (> 0).
+        min_priority: the smallest stored ``p^alpha`` over the sampleable transitions (> 0).
+        beta: exponent in [0, 1] (0: no correction, 1: full correction).
 
     Returns:
-        beta, between ``beta_start`` and ``beta_end``.
+        float64 (B,) weights in (0, 1].
     """
-    if total_steps < 1:
-        raise ValueError(f"total_steps: {total_steps!r} must be >= 1")
-    frac = min(max(step / total_steps, 0.0), 1.0)
-    return float(beta_start + frac * (beta_end - beta_start))
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta: {beta!r} must be in [0, 1]")
+    if not min_priority > 0:
+        raise ValueError(f"min_priority: {min_priority!r} must be > 0")
+    ratio = np.asarray(priorities, dtype=np.float64) / min_priority
+    return np.asarray(ratio ** (-beta), dtype=np.float64)
 
 
 class PrioritizedReplayMemory(ReplayMemory):
@@ -126,8 +135,7 @@ class PrioritizedReplayMemory(ReplayMemory):
         return self.tree.find(prefix)
 
     def _weights(self, indices: IntArray, beta: float) -> npt.NDArray[np.float64]:
-        ratio = self.tree.get(indices) / self.tree.min()
-        return np.asarray(ratio ** (-beta), dtype=np.float64)
+        return importance_weights(self.tree.get(indices), self.tree.min(), beta)
 
     # ------------------------------------------------------------ priorities
     def update_priorities(self, indices: npt.ArrayLike, priorities: npt.ArrayLike) -> None:

@@ -173,6 +173,37 @@ def _gib(n: float) -> str:
 
 
 # ------------------------------------------------------------------------ memory
+def n_step_returns(
+    rewards: npt.NDArray[np.float64],
+    lengths: IntArray,
+    terminal: npt.NDArray[np.bool_],
+    gamma_powers: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The n-step reward sum and bootstrap discount of each sampled transition.
+
+    Row ``i`` uses its first ``lengths[i]`` rewards (the window is cut at the first
+    terminal or episode end, so ``1 <= lengths[i] <= n``): ``sum_{m < k} gamma^m r_m``,
+    and the discount ``gamma^k``, or 0 when the window ends in a terminal state
+    (Sutton & Barto 2018, sec. 7.1; a truncated episode still bootstraps).
+
+    Args:
+        rewards: (B, n) rewards following each transition's action; entries at or
+            after ``lengths[i]`` are ignored.
+        lengths: int (B,) the window length k of each row.
+        terminal: bool (B,) whether the step that produced the k-th reward ended in
+            a terminal state.
+        gamma_powers: (n + 1,) ``gamma ** arange(n + 1)``.
+
+    Returns:
+        ``(returns, discounts)``, float64 (B,) each.
+    """
+    n = rewards.shape[1]
+    inside = np.arange(n) < lengths[:, None]
+    returns = (np.where(inside, rewards, 0.0) * gamma_powers[:n]).sum(axis=1)
+    discounts = np.where(terminal, 0.0, gamma_powers[lengths])
+    return returns, discounts
+
+
 class ReplayMemory:
     """Uniform replay over (time, env) storing each frame once; see the module doc.
 
@@ -561,11 +592,9 @@ class ReplayMemory:
 
         step = s[:, None] + self._step_offsets
         rewards = self._rewards[base[:, None] + step % S].astype(np.float64)
-        inside = self._step_offsets < k[:, None]
-        floats = np.empty((3, B), dtype=np.float32)
-        floats[0] = (np.where(inside, rewards, 0.0) * self._gamma_powers[:-1]).sum(axis=1)
         terminal = self._terminals[base + (s + k - 1) % S]
-        floats[1] = np.where(terminal, 0.0, self._gamma_powers[k])
+        floats = np.empty((3, B), dtype=np.float32)
+        floats[0], floats[1] = n_step_returns(rewards, k, terminal, self._gamma_powers)
         floats[2] = weights
         action = torch.from_numpy(self._actions[g].astype(np.int64))
         scalars = torch.from_numpy(floats)

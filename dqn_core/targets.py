@@ -11,7 +11,10 @@ return (terminal masking lives in the discount, nowhere else).
 References: Mnih et al. 2015 (one-step target, Huber loss as error clipping),
 van Hasselt et al. 2016 (double DQN), Sutton & Barto 2018 sec. 7.1 (n-step
 returns), Bellemare et al. 2017 (categorical projection), Schaul et al. 2016
-(importance weights of prioritized replay).
+(importance-weighted loss of prioritized replay). The n-step sums themselves
+are computed where the replay gathers them (``replay.n_step_returns``), and
+PER's weights where it samples (``prioritized.importance_weights``): one
+implementation each, the one training runs.
 """
 
 from __future__ import annotations
@@ -19,40 +22,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-
-def n_step_return(rewards: Tensor, terminals: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
-    """Discounted n-step reward sum and bootstrap discount of each row.
-
-    Row ``i`` holds the ``n`` rewards ``r_t .. r_{t+n-1}`` that follow its
-    first action; ``terminals[i, k]`` says the step that produced reward ``k``
-    ended in a terminal state. Rewards after the first terminal are ignored and
-    the bootstrap discount is then 0.
-
-    Args:
-        rewards: float (B, n).
-        terminals: bool (B, n).
-        gamma: per-step discount in [0, 1].
-
-    Returns:
-        ``(returns, discounts)``: float (B,) sum_k gamma^k r_k up to and including
-        the first terminal; float (B,) gamma^n, or 0 if a terminal occurred.
-    """
-    if rewards.ndim != 2 or rewards.shape != terminals.shape:
-        raise ValueError(
-            f"rewards/terminals: expected matching (B, n) shapes, got {tuple(rewards.shape)} "
-            f"and {tuple(terminals.shape)}"
-        )
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma: {gamma!r} must be in [0, 1]")
-    n = rewards.shape[1]
-    not_done = (~terminals.bool()).to(rewards.dtype)
-    # alive[:, k] = 1 while no terminal happened strictly before step k.
-    alive = torch.cat([torch.ones_like(not_done[:, :1]), torch.cumprod(not_done, 1)[:, :-1]], 1)
-    powers = gamma ** torch.arange(n, dtype=rewards.dtype, device=rewards.device)
-    returns = (rewards * alive * powers).sum(1)
-    discounts = (gamma**n) * torch.prod(not_done, 1)
-    return returns, discounts
 
 
 def td_target(reward: Tensor, discount: Tensor, next_value: Tensor) -> Tensor:
@@ -179,34 +148,3 @@ def importance_weighted_loss(
             f"{tuple(per_sample_loss.shape)} and {tuple(weights.shape)}"
         )
     return (weights * per_sample_loss).mean(), priorities.detach().abs()
-
-
-def importance_weights(
-    probabilities: Tensor, memory_size: int, beta: float, min_probability: float | None = None
-) -> Tensor:
-    """Importance-sampling weights of prioritized replay (Schaul et al. 2016, sec. 3.4).
-
-    ``w_i = (N * P(i))^-beta``, divided by the largest weight so that updates
-    are only ever scaled down: the largest in the batch by default, or
-    ``(N * min_probability)^-beta`` (the largest possible in the memory) when
-    ``min_probability`` is given.
-
-    Args:
-        probabilities: float (B,) sampling probabilities P(i) of the sampled items.
-        memory_size: N, the number of items in the memory.
-        beta: exponent in [0, 1] (0: no correction, 1: full correction).
-        min_probability: the smallest P over the whole memory, or None.
-
-    Returns:
-        float (B,) weights in (0, 1].
-    """
-    if not 0.0 <= beta <= 1.0:
-        raise ValueError(f"beta: {beta!r} must be in [0, 1]")
-    if memory_size < 1:
-        raise ValueError(f"memory_size: {memory_size!r} must be >= 1")
-    weights = (memory_size * probabilities).pow(-beta)
-    if min_probability is None:
-        return weights / weights.max()
-    if min_probability <= 0:
-        raise ValueError(f"min_probability: {min_probability!r} must be > 0")
-    return weights / (memory_size * min_probability) ** -beta

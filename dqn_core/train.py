@@ -50,13 +50,13 @@ import torch
 from dqn_core import __version__
 from dqn_core.checkpoint import CheckpointError, CheckpointManager
 from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml, resume_mismatches
-from dqn_core.envs import make_vec_env, protocol_settings
+from dqn_core.envs import clip_reward, make_vec_env, protocol_settings
 from dqn_core.evaluate import EvaluationStopped, evaluate_policy
 from dqn_core.fileio import atomic_open, atomic_write_json, atomic_write_text
-from dqn_core.learner import Learner
-from dqn_core.prioritized import beta_at
+from dqn_core.learner import Learner, resolve_device
 from dqn_core.replay import make_replay
 from dqn_core.runlog import EVAL_COLUMNS, METRIC_COLUMNS, CsvLog
+from dqn_core.schedules import LinearSchedule, beta_schedule
 from dqn_core.seeding import Seeds, int_seed, seed_global_libraries, set_determinism
 from dqn_core.tracking import Tracker
 
@@ -69,6 +69,10 @@ CHECKPOINT_FORMAT = "dqn-harness/1"
 #: metrics.csv row of S without its ``eval/*`` columns. Optional, so the format
 #: string did not change.
 EVAL_OWED_KEY = "eval_owed"
+#: Checkpoint key of the agent steps over which PER's beta anneals: the
+#: ``train.total_steps`` the run started with (absent in older checkpoints,
+#: which annealed to the current budget).
+BETA_STEPS_KEY = "beta_steps"
 
 
 class TrainingInterrupted(Exception):
@@ -82,16 +86,6 @@ class TrainingInterrupted(Exception):
 
 class NonFiniteError(RuntimeError):
     """The loss or the Q-values became NaN or infinite."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` means CUDA when available, else CPU; explicit names are checked."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {name!r} requested but CUDA is not available here")
-    return dev
 
 
 def prepare_run_dir(config: RunConfig, run_dir: Path) -> RunConfig:
@@ -210,9 +204,6 @@ class Trainer:
         self.seeds = Seeds(config.seed)
         self.settings = protocol_settings(config)
         self.clip_rewards = self.settings.reward_clipping == "sign"
-        self.life_terminal = (
-            config.env.protocol != "classic" and self.settings.terminal_on_life_loss
-        )
         self.num_envs = config.env.num_envs
         # A throwaway env tells the shapes; the real ones are built (and seeded) in run().
         probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
@@ -239,6 +230,10 @@ class Trainer:
             device=str(self.device),
         )
         self.step = 0
+        # PER's beta anneals over the budget the run was started with, kept by its
+        # checkpoints: extending a run (a larger train.total_steps on resume) leaves the
+        # schedule its first steps followed, and beta stays at its end value after it.
+        self.beta: LinearSchedule = beta_schedule(config.replay, t.total_steps)
         self.evaluations = 0
         self.episodes = 0
         self.wall_time = 0.0  # seconds of training before this process (from the checkpoint)
@@ -262,6 +257,7 @@ class Trainer:
             "learner": self.learner.state_dict(),
             "replay": self.replay.state_dict(),
             "seeds": self.seeds.state_dict(),
+            BETA_STEPS_KEY: self.beta.duration_steps,
             EVAL_OWED_KEY: self.eval_owed,
         }
 
@@ -284,6 +280,9 @@ class Trainer:
         self.episodes = int(state["episodes"])
         self.wall_time = float(state["wall_time"])
         self.eval_owed = self._owed_from_state(state.get(EVAL_OWED_KEY), self.step)
+        beta_steps = state.get(BETA_STEPS_KEY)
+        if beta_steps is not None:
+            self.beta = beta_schedule(self.config.replay, int(beta_steps))
         self.learner.load_state_dict(state["learner"])
         self.replay.load_state_dict(state["replay"])
 
@@ -399,11 +398,9 @@ class Trainer:
                     t_act = clock()
                     out = env.step(actions)
                     t_env = clock()
-                    reward = (
-                        np.sign(out.reward).astype(np.float32) if self.clip_rewards else out.reward
-                    )
+                    reward = clip_reward(out.reward) if self.clip_rewards else out.reward
                     episode_end = out.terminated | out.truncated
-                    terminal = out.terminated | (out.life_lost & self.life_terminal)
+                    terminal = env.learning_terminal(out)
                     self.replay.add(obs, actions, reward, terminal, episode_end, out.next_obs)
                     obs = out.obs
                     timers["act"] += t_act - t_start
@@ -461,12 +458,12 @@ class Trainer:
             self.tracker.finish(status)
 
     def _learn(self, before: int, after: int, window: _Window) -> None:
-        t, a, r = self.config.train, self.config.agent, self.config.replay
+        t, a = self.config.train, self.config.agent
         start = max(before, t.learning_starts - 1)
         timers, clock = self.timers, time.perf_counter
         for _ in range(_crossed(start, after, t.train_frequency)):
             t0 = clock()
-            beta = beta_at(after, t.total_steps, r.priority_beta_start, r.priority_beta_end)
+            beta = self.beta(after)
             batch = self.replay.sample(t.batch_size, beta=beta)
             t1 = clock()
             metrics, priorities = self.learner.update(batch)
@@ -557,16 +554,7 @@ class Trainer:
             "learn/q_mean": means.get("q_mean"),
             "learn/grad_norm": means.get("grad_norm"),
             "replay/size": len(self.replay),
-            "replay/beta": (
-                beta_at(
-                    self.step,
-                    cfg.train.total_steps,
-                    cfg.replay.priority_beta_start,
-                    cfg.replay.priority_beta_end,
-                )
-                if cfg.replay.prioritized
-                else None
-            ),
+            "replay/beta": (self.beta(self.step) if cfg.replay.prioritized else None),
         }
         return {k: _plain(v) for k, v in row.items()}
 

@@ -15,9 +15,8 @@ import torch
 from dqn_core.config import RunConfig, from_dict
 from dqn_core.learner import DQNRMSprop, Learner
 from dqn_core.policy import epsilon_greedy, exploration_draws
-from dqn_core.replay import Batch
+from dqn_core.replay import Batch, n_step_returns
 from dqn_core.seeding import Seeds
-from dqn_core.targets import n_step_return
 
 OBS = (5,)
 
@@ -521,7 +520,15 @@ def chain_dataset(n: int) -> Batch:
             rewards.append(rs)
             terminals.append(ts)
             last.append(state)
-    ret, discount = n_step_return(torch.tensor(rewards), torch.tensor(terminals), GAMMA)
+    # The replay's n-step maths: each window ends at its first terminal.
+    done = np.array(terminals)
+    lengths = np.where(done.any(axis=1), done.argmax(axis=1) + 1, n)
+    powers = GAMMA ** np.arange(n + 1, dtype=np.float64)
+    ret64, disc64 = n_step_returns(np.array(rewards), lengths, done.any(axis=1), powers)
+    ret, discount = (
+        torch.tensor(ret64, dtype=torch.float32),
+        torch.tensor(disc64, dtype=torch.float32),
+    )
     one_hot = torch.eye(STATES)
     return Batch(
         one_hot[obs],

@@ -29,10 +29,10 @@ import torch
 
 from dqn_core.config import RunConfig, load_config
 from dqn_core.learner import Learner
+from dqn_core.prioritized import importance_weights
 from dqn_core.replay import Batch
 from dqn_core.schedules import beta_schedule
 from dqn_core.seeding import Seeds
-from dqn_core.targets import importance_weights
 
 BUDGET_STEPS = 50_000  # environment (= agent) steps
 THRESHOLD = 475.0  # mean evaluation return (CartPole-v1's "solved" level)
@@ -126,8 +126,9 @@ class TinyReplay:
             total = cumulative[-1]
             targets = self.rng.random(batch_size) * total
             idx = np.minimum(np.searchsorted(cumulative, targets, side="right"), self.size - 1)
-            probs = torch.from_numpy(self.priority[idx] / total)
-            weight = importance_weights(probs, self.size, beta).float()
+            stored = self.priority[: self.size]
+            weight = torch.from_numpy(importance_weights(self.priority[idx], stored.min(), beta))
+            weight = weight.float()
         else:
             idx = self.rng.integers(0, self.size, size=batch_size)
             weight = torch.ones(batch_size)

@@ -21,7 +21,8 @@ from test_replay import (
     scenarios,
 )
 
-from dqn_core.prioritized import PrioritizedReplayMemory, beta_at
+from dqn_core.prioritized import PrioritizedReplayMemory, importance_weights
+from dqn_core.schedules import LinearSchedule
 from dqn_core.sumtree import SumTree, tree_leaves, tree_nbytes
 
 # ---------------------------------------------------------------- sum tree
@@ -189,13 +190,31 @@ def test_update_priorities_checks_input_skips_stale_slots_and_keeps_the_last_rep
 
 
 def test_beta_anneals_linearly_over_the_run() -> None:
-    assert beta_at(0, 1000, 0.4, 1.0) == pytest.approx(0.4)
-    assert beta_at(500, 1000, 0.4, 1.0) == pytest.approx(0.7)
-    assert beta_at(1000, 1000, 0.4, 1.0) == pytest.approx(1.0)
-    assert beta_at(5000, 1000, 0.4, 1.0) == pytest.approx(1.0)
-    assert beta_at(-5, 1000, 0.4, 1.0) == pytest.approx(0.4)
-    with pytest.raises(ValueError, match="total_steps"):
-        beta_at(0, 0, 0.4, 1.0)
+    from dqn_core.config import ReplayConfig
+    from dqn_core.schedules import beta_schedule
+
+    beta = beta_schedule(ReplayConfig(priority_beta_start=0.4, priority_beta_end=1.0), 1000)
+    assert isinstance(beta, LinearSchedule)
+    assert beta(0) == pytest.approx(0.4)
+    assert beta(500) == pytest.approx(0.7)
+    assert beta(1000) == pytest.approx(1.0)
+    assert beta(5000) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="step"):
+        beta(-5)
+
+
+def test_importance_weights_by_hand() -> None:
+    """The weight formula training runs (PrioritizedReplayMemory._weights)."""
+    p = np.array([0.1, 0.2, 0.4])  # stored p^alpha; the memory's smallest is 0.1
+    np.testing.assert_allclose(importance_weights(p, 0.1, 1.0), [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(importance_weights(p, 0.1, 0.5), [1.0, 0.5**0.5, 0.5])
+    np.testing.assert_allclose(importance_weights(p, 0.1, 0.0), [1.0, 1.0, 1.0])
+    # Normalised by the largest weight in the memory, not in the batch.
+    np.testing.assert_allclose(importance_weights(p, 0.05, 1.0), [0.5, 0.25, 0.125])
+    with pytest.raises(ValueError, match="beta"):
+        importance_weights(p, 0.1, 1.5)
+    with pytest.raises(ValueError, match="min_priority"):
+        importance_weights(p, 0.0, 1.0)
 
 
 # ------------------------------------------------------------- reference

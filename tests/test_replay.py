@@ -656,7 +656,7 @@ def test_real_atari_stream_matches_the_naive_reference(
     """The project's envs (real Breakout ROM) fed exactly as the training loop does:
     their stacks shift as the memory assumes across life losses, truncations and
     resets, and every transition equals the naive reference's."""
-    from dqn_core.envs import make_vec_env, protocol_settings
+    from dqn_core.envs import clip_reward, make_vec_env
 
     config = from_dict(
         {
@@ -672,7 +672,6 @@ def test_real_atari_stream_matches_the_naive_reference(
         }
     )
     env = make_vec_env(config, num_envs, 0)
-    life_terminal = protocol_settings(config).terminal_on_life_loss
     mem = make_replay(
         config, env.obs_shape, env.obs_dtype, num_envs, np.random.default_rng(0), "cpu"
     )
@@ -684,9 +683,9 @@ def test_real_atari_stream_matches_the_naive_reference(
         for t in range(400):
             out = env.step(rng.integers(0, env.num_actions, size=num_envs))
             end = out.terminated | out.truncated
-            terminal = out.terminated | (out.life_lost & life_terminal)
+            terminal = env.learning_terminal(out)  # what training stores
             ids = np.arange(t * num_envs, (t + 1) * num_envs)  # unique ids stand in for actions
-            args = (obs, ids, np.sign(out.reward).astype(np.float32), terminal, end, out.next_obs)
+            args = (obs, ids, clip_reward(out.reward), terminal, end, out.next_obs)
             mem.add(*args)
             ref.add(*args)
             obs = out.obs
@@ -697,3 +696,23 @@ def test_real_atari_stream_matches_the_naive_reference(
     finally:
         env.close()
     assert ends >= 3 and life_losses >= 3  # the stream really crossed boundaries
+
+
+def test_n_step_returns_discount_and_stop_at_the_first_terminal() -> None:
+    """The n-step maths training runs (ReplayMemory._batch), by hand."""
+    from dqn_core.replay import n_step_returns
+
+    gamma = 0.5
+    powers = gamma ** np.arange(4, dtype=np.float64)
+    rewards = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 9.0], [1.0, 2.0, 4.0], [0.0, 0.0, 8.0]])
+    lengths = np.array([3, 2, 1, 3])
+    terminal = np.array([False, True, True, True])
+    returns, discounts = n_step_returns(rewards, lengths, terminal, powers)
+    # Row 0: 1 + 0.5 + 0.25, bootstrap gamma^3. Row 1: the window ends after 2 steps in a
+    # terminal: 1 + 0.5, the 9 belongs to the next episode. Row 2: terminal at once.
+    # Row 3: the terminal step's own reward counts: 0.25 * 8.
+    np.testing.assert_allclose(returns, [1.75, 1.5, 1.0, 2.0])
+    np.testing.assert_allclose(discounts, [0.125, 0.0, 0.0, 0.0])
+    # A window cut by a truncation (not terminal) still bootstraps with gamma^k.
+    returns, discounts = n_step_returns(rewards[:1], np.array([2]), np.array([False]), powers)
+    np.testing.assert_allclose((returns, discounts), ([1.5], [0.25]))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dqn_core.replay import n_step_returns
 from dqn_core.targets import (
     categorical_cross_entropy,
     categorical_kl,
@@ -17,9 +19,7 @@ from dqn_core.targets import (
     greedy_action_value,
     huber_loss,
     importance_weighted_loss,
-    importance_weights,
     mse_loss,
-    n_step_return,
     td_target,
 )
 
@@ -35,34 +35,15 @@ def test_one_step_target_masks_terminals() -> None:
     assert torch.allclose(target, t(1.0 + 9.9, 2.0, -1.0 + 3.96))
 
 
-def test_n_step_return_discounts_and_stops_at_the_first_terminal() -> None:
-    gamma = 0.5
-    rewards = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 2.0, 4.0], [0.0, 0.0, 8.0]])
-    terminals = torch.tensor(
-        [[False, False, False], [False, True, False], [True, False, False], [False, False, True]]
-    )
-    returns, discounts = n_step_return(rewards, terminals, gamma)
-    # Row 0: 1 + 0.5 + 0.25, bootstrap gamma^3. Row 1: terminal after the 2nd reward:
-    # 1 + 0.5, the 3rd reward belongs to the next episode. Row 2: terminal at once.
-    # Row 3: the terminal step's own reward counts: 0.25 * 8.
-    assert torch.allclose(returns, t(1.75, 1.5, 1.0, 2.0))
-    assert torch.allclose(discounts, t(0.125, 0.0, 0.0, 0.0))
-
-
 def test_n_step_target_equals_unrolled_one_step_targets() -> None:
     gamma = 0.9
-    rewards = torch.tensor([[0.5, -1.0, 2.0]])
-    returns, discount = n_step_return(rewards, torch.zeros(1, 3, dtype=torch.bool), gamma)
+    rewards = np.array([[0.5, -1.0, 2.0]])
+    powers = gamma ** np.arange(4, dtype=np.float64)
+    returns, discount = n_step_returns(rewards, np.array([3]), np.array([False]), powers)
     bootstrap = t(3.0)
     by_hand = 0.5 + gamma * (-1.0 + gamma * (2.0 + gamma * 3.0))
-    assert td_target(returns, discount, bootstrap).item() == pytest.approx(by_hand, rel=1e-6)
-
-
-def test_n_step_return_rejects_bad_inputs() -> None:
-    with pytest.raises(ValueError, match="rewards/terminals"):
-        n_step_return(torch.zeros(2, 3), torch.zeros(2, 2, dtype=torch.bool), 0.9)
-    with pytest.raises(ValueError, match="gamma"):
-        n_step_return(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool), 1.5)
+    target = td_target(torch.tensor(returns).float(), torch.tensor(discount).float(), bootstrap)
+    assert target.item() == pytest.approx(by_hand, rel=1e-6)
 
 
 def test_double_q_takes_the_online_argmax_and_the_target_value() -> None:
@@ -170,22 +151,6 @@ def test_mse_is_half_the_square() -> None:
 
 
 # --------------------------------------------------------- prioritized replay
-def test_importance_weights_by_hand() -> None:
-    probs = t(0.1, 0.2, 0.4)
-    # beta = 1: w = 1 / (N P) = [1, 0.5, 0.25], already max-normalised.
-    assert torch.allclose(importance_weights(probs, 10, 1.0), t(1.0, 0.5, 0.25))
-    # beta = 0.5: square roots.
-    assert torch.allclose(importance_weights(probs, 10, 0.5), t(1.0, 0.5**0.5, 0.5))
-    # beta = 0: no correction.
-    assert torch.allclose(importance_weights(probs, 10, 0.0), t(1.0, 1.0, 1.0))
-    # Normalised by the largest weight in the memory (min P = 0.05 -> w_max = 2).
-    assert torch.allclose(
-        importance_weights(probs, 10, 1.0, min_probability=0.05), t(0.5, 0.25, 0.125)
-    )
-    with pytest.raises(ValueError, match="beta"):
-        importance_weights(probs, 10, 1.5)
-
-
 def test_importance_weighted_loss_and_new_priorities() -> None:
     per_sample = t(1.0, 2.0, 3.0).requires_grad_()
     td = t(-1.0, 2.0, -3.0).requires_grad_()

@@ -338,3 +338,30 @@ def test_eight_trainers_at_once_on_a_fresh_embedded_store(tmp_path):
             expected = {int(r["frames"]): float(r[key]) for r in rows if r[key] != ""}
             got = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
             assert got == pytest.approx(expected), (run.info.run_name, key)
+
+
+def test_extending_a_prioritized_run_keeps_its_beta_schedule(tmp_path):
+    """PER's beta anneals over the budget the run started with; a larger
+    train.total_steps on resume neither rewrites the steps already taken nor
+    stretches the schedule: beta reaches its end value at the original budget."""
+    per = ("replay.prioritized=true", "replay.priority_beta_start=0.4")
+    train(tiny_config(steps=600, extra=per), tmp_path / "r", quiet=True)
+    first = {
+        int(r["step"]): float(r["replay/beta"]) for r in read_csv(tmp_path / "r" / "metrics.csv")
+    }
+    assert first[300] == pytest.approx(0.4 + 0.6 * 300 / 600)
+    (tmp_path / "r" / "summary.json").unlink()  # `dqn train --steps 1200` on a finished run
+    train(tiny_config(steps=1200, extra=per), tmp_path / "r", quiet=True)
+    rows = {
+        int(r["step"]): float(r["replay/beta"]) for r in read_csv(tmp_path / "r" / "metrics.csv")
+    }
+    assert all(rows[s] == first[s] for s in first)  # the past is untouched
+    assert rows[600] == pytest.approx(1.0)
+    assert all(rows[s] == pytest.approx(1.0) for s in rows if s >= 600)
+    # A fresh run of 1,200 steps anneals over 1,200 (the schedule follows the start budget).
+    train(tiny_config(steps=1200, extra=per), tmp_path / "fresh", quiet=True)
+    fresh = {
+        int(r["step"]): float(r["replay/beta"])
+        for r in read_csv(tmp_path / "fresh" / "metrics.csv")
+    }
+    assert fresh[600] == pytest.approx(0.7)
