@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dqn_core.config import AgentConfig, ConfigError, from_dict, load_config
-from dqn_core.envs import make_vec_env
+from dqn_core.envs import clip_reward, make_vec_env
 from dqn_core.learner import Learner
 from dqn_core.networks import (
     DERTorso,
@@ -23,8 +23,8 @@ from dqn_core.networks import (
     der_conv_output,
     nature_conv_output,
 )
-from dqn_core.prioritized import beta_at
 from dqn_core.replay import make_replay
+from dqn_core.schedules import beta_schedule
 from dqn_core.seeding import Seeds
 
 
@@ -351,7 +351,7 @@ def test_der_preset_learner_updates_on_a_real_pong_replay_batch() -> None:
         for _ in range(120):  # > n_step (20) + frame_stack, with a few episodes' worth of frames
             actions = rng.integers(0, env.num_actions, size=1)
             out = env.step(actions)
-            reward = np.sign(out.reward).astype(np.float32)  # atari100k clips rewards
+            reward = clip_reward(out.reward)  # atari100k clips rewards
             replay.add(
                 obs,
                 actions,
@@ -370,9 +370,9 @@ def test_der_preset_learner_updates_on_a_real_pong_replay_batch() -> None:
     assert isinstance(learner.online.torso, DERTorso) and learner.online.torso.output_dim == 576
     before = {k: v.clone() for k, v in learner.online.state_dict().items()}
     target_before = [p.detach().clone() for p in learner.target.parameters()]
+    beta_at = beta_schedule(cfg.replay, cfg.train.total_steps)
     for step in range(3):
-        r = cfg.replay
-        beta = beta_at(step, cfg.train.total_steps, r.priority_beta_start, r.priority_beta_end)
+        beta = beta_at(step)
         batch = replay.sample(cfg.train.batch_size, beta=beta)
         assert batch.obs.dtype == torch.uint8 and batch.obs.shape == (32, 4, 84, 84)
         assert int(batch.obs.max()) > int(batch.obs.min())  # real frames, not blanks
