@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import learning_threads_overrides
 
 from dqn_core.config import RunConfig, load_config
 from dqn_core.learner import Learner
@@ -238,7 +239,11 @@ def _train(config: RunConfig, budget: int, stop_early: bool) -> Outcome:
 
 
 def setting_config(name: str, seed: int) -> RunConfig:
-    return load_config("cartpole", overrides={**SETTINGS[name], "seed": seed})
+    return load_config(
+        "cartpole",
+        overrides={**SETTINGS[name], "seed": seed},
+        sets=learning_threads_overrides(),
+    )
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import learning_threads_overrides
 
 from dqn_core.checkpoint import CheckpointManager
 from dqn_core.config import load_config
@@ -301,9 +302,8 @@ def test_cartpole_preset_learns_through_dqn_train(tmp_path):
     Passes when an evaluation (10 greedy episodes) reaches a mean return of 475
     within the preset's 50k agent steps.
     """
-    cfg = load_config(
-        "cartpole", sets=["seed=1", "tracking.mlflow=false", "tracking.progress=false"]
-    )
+    sets = ["seed=1", "tracking.mlflow=false", "tracking.progress=false"]
+    cfg = load_config("cartpole", sets=[*sets, *learning_threads_overrides()])
     train(cfg, tmp_path / "cp", quiet=True)
     rows = read_csv(tmp_path / "cp" / "metrics.csv")
     means = [float(r["eval/return_mean"]) for r in rows if r["eval/return_mean"]]
