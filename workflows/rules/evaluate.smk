@@ -4,7 +4,10 @@
 
 rule evaluate:
     input:
-        summary=rules.train.output.summary,
+        # ancient(): a checkout writes summary.json after evaluate.csv (alphabetical),
+        # which must not re-evaluate committed runs; a run that trains again is
+        # still re-evaluated (its train job runs first).
+        summary=ancient(rules.train.output.summary),
     output:
         scores=f"{results_dir(SUITE)}/runs/{{preset}}/{{game}}/seed{{seed}}/evaluate.csv",
         **(

@@ -9,8 +9,15 @@
 
 rule train:
     input:
-        # ancient(): re-initialising the store must not retrain finished runs.
-        mlflow=ancient(rules.mlflow_init.output[0]) if SUITE["mlflow"]["enabled"] else [],
+        # ancient(): re-initialising the store must not retrain finished runs. A run
+        # whose summary.json exists (e.g. committed results in a fresh clone, where no
+        # store exists yet) needs no store: otherwise the store's creation would
+        # count as an updated input and retrain it.
+        mlflow=lambda wildcards: (
+            ancient(rules.mlflow_init.output[0])
+            if SUITE["mlflow"]["enabled"] and not finished_run(SUITE, wildcards)
+            else []
+        ),
     output:
         summary=f"{results_dir(SUITE)}/runs/{{preset}}/{{game}}/seed{{seed}}/summary.json",
     log:
