@@ -238,6 +238,10 @@ class RunConfig:
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+    def group_hash(self) -> str:
+        """:meth:`config_hash` without the seed: equal for the seeds of one configuration."""
+        return dataclasses.replace(self, seed=0).config_hash()
+
     @property
     def frames_per_step(self) -> int:
         return self.env.frame_skip if self.env.protocol != "classic" else 1

@@ -257,7 +257,21 @@ def test_tracker_records_a_run_with_tags_params_config_and_metrics(
     assert tags["config_hash"] == config.config_hash()
     assert tags["version.torch"] == torch.__version__ and tags["version.mlflow"]
     assert "git_commit" in tags
-    assert run.data.params == {k: str(v) for k, v in config.flatten().items()}
+    # Params: the resolved config, without the settings this run does not use.
+    params = run.data.params
+    flat = config.flatten()
+    assert config.env.noop_max is None and params["env.noop_max"] == "30"  # nature2015's value
+    assert params["env.repeat_action_probability"] == "0.0"
+    assert params["env.terminal_on_life_loss"] == "True"
+    assert params["env.max_episode_frames"] == "108000"
+    assert params["agent.learning_rate"] == str(flat["agent.learning_rate"])
+    assert not config.agent.distributional and "agent.num_atoms" not in params
+    assert not config.replay.prioritized and "replay.priority_alpha" not in params
+    assert not config.agent.noisy and "agent.noisy_sigma0" not in params
+    assert "description" not in params and "citation" not in params
+    assert set(params) <= set(flat)
+    assert tags["config_group"] == make_config(seed=8).group_hash() != tags["config_hash"]
+    assert f"{config.train.total_steps:,} agent steps" in tags["mlflow.note.content"]
     assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
     returns = history(uri, run_id, "train/episode_return")
     assert returns == {i * 400: float(i) for i in range(1, 251)}
@@ -779,3 +793,23 @@ def test_a_real_server_going_away_and_coming_back(
         assert MlflowClient(url).get_run(run_id).info.status == "FINISHED"
     finally:
         _stop(server)
+
+
+def test_params_of_a_rainbow_style_run_leave_out_what_it_does_not_use() -> None:
+    from dqn_core.config import load_config
+    from dqn_core.tracking import _params
+
+    der = load_config("der")
+    params = _params(der)
+    for used in ("agent.num_atoms", "agent.v_min", "agent.noisy_sigma0", "agent.adam_betas"):
+        assert used in params, used
+    assert params["replay.priority_alpha"] == "0.5"
+    for unused in ("agent.epsilon_start", "agent.loss", "agent.rmsprop_alpha", "agent.mlp_hidden"):
+        assert unused not in params, unused
+    assert params["env.noop_max"] == "0" and params["env.terminal_on_life_loss"] == "True"
+    cartpole = _params(load_config("cartpole"))
+    assert "env.noop_max" not in cartpole and cartpole["env.max_episode_frames"] == "500"
+    # Seeds of one configuration share the group hash, other settings do not.
+    assert der.group_hash() == load_config("der", sets=["seed=9"]).group_hash()
+    assert der.group_hash() != load_config("der", sets=["agent.learning_rate=0.001"]).group_hash()
+    assert der.config_hash() != load_config("der", sets=["seed=9"]).config_hash()
