@@ -62,6 +62,27 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
+def _run_commits(runs: pd.DataFrame) -> list[str]:
+    """Lines naming the commit(s) each finished run's numbers came from (summary.json)."""
+    found: dict[str, list[str]] = {}
+    for row in runs.itertuples(index=False):
+        path = Path(str(row.path)) / "summary.json"
+        if not path.is_file():
+            continue
+        try:
+            commit = str(json.loads(path.read_text(encoding="utf-8")).get("git_commit") or "")
+        except (OSError, ValueError):
+            commit = ""
+        found.setdefault(commit[:12] or "not recorded", []).append(str(row.run_id))
+    if not found:
+        return []
+    lines = ["Runs by the code that produced them (`git_commit` in each summary.json):", ""]
+    for commit, ids in sorted(found.items()):
+        label = f"`{commit}`" if commit != "not recorded" else "not recorded (older runs)"
+        lines.append(f"- {label}: {len(ids)} run(s) ({', '.join(sorted(ids))})")
+    return [*lines, ""]
+
+
 def _git_commit(cwd: Path) -> str | None:
     try:
         res = subprocess.run(
@@ -255,7 +276,8 @@ def write_report(results_dir: Path, suite_config: dict[str, Any] | None = None) 
     versions = package_versions()
     lines += ["## Environment", ""]
     if commit:
-        lines += [f"Code version: git commit `{commit}`.", ""]
+        lines += [f"Code version of this report: git commit `{commit}`.", ""]
+    lines += _run_commits(runs)
     lines += ["| package | version |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in versions.items()]
     lines += [

@@ -58,7 +58,7 @@ from dqn_core.replay import make_replay
 from dqn_core.runlog import EVAL_COLUMNS, METRIC_COLUMNS, CsvLog
 from dqn_core.schedules import LinearSchedule, beta_schedule
 from dqn_core.seeding import Seeds, int_seed, seed_global_libraries, set_determinism
-from dqn_core.tracking import Tracker
+from dqn_core.tracking import Tracker, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -681,6 +681,9 @@ class Trainer:
             "wall_time_s": round(self.wall_time + time.perf_counter() - self._t0, 3),
             "config_hash": cfg.config_hash(),
             "dqn_harness": __version__,
+            # The code that finished the run (a table that grows across sessions
+            # names, per run, the commit its numbers came from).
+            "git_commit": git_commit()[0],
         }
         self.tracker.log_artifact(self._save_policy("final.pt"), "checkpoints")
         self.tracker.log_artifact(self.run_dir / "eval.csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -70,6 +71,18 @@ def test_report_builds_missing_tables_and_figures_and_links_them(smoke: Path) ->
     assert "dqn aggregate results/smoke --seed 0" in text
     assert "dqn plot results/smoke" in text
     assert "Video Pinball is normalised with random = 16,256.9" in text
+    # Runs without git_commit in their summary.json (older runs) are named as such.
+    assert "- not recorded (older runs): 4 run(s)" in text
+
+
+def test_report_names_the_commit_of_each_run(smoke: Path) -> None:
+    for seed, commit in ((0, "a" * 40), (1, "b" * 40)):
+        path = smoke / "runs" / "nature-dqn" / "Pong" / f"seed{seed}" / "summary.json"
+        summary = json.loads(path.read_text())
+        path.write_text(json.dumps({**summary, "git_commit": commit}))
+    text = report.write_report(smoke, SUITE_CONFIG).read_text()
+    assert f"- `{'a' * 12}`: 1 run(s) (" in text and f"- `{'b' * 12}`: 1 run(s) (" in text
+    assert "- not recorded (older runs): 2 run(s)" in text
 
 
 def test_report_is_reproducible_and_uses_the_workflow_suite_yaml(smoke: Path) -> None:
