@@ -209,6 +209,8 @@ def test_der_cnn_has_the_published_layers_and_576_features() -> None:
     for conv in convs:
         conv.register_forward_hook(lambda _m, _i, out: maps.append(tuple(out.shape)))
     assert torso(pixels(3)).shape == (3, 576)
+    assert maps == []  # the fast path multiplies patches; the convolutions are its reference
+    assert torso.reference_forward(pixels(3)).shape == (3, 576)
     assert maps == [(3, 32, 16, 16), (3, 64, 3, 3)]
     # 4x32x25 + 32 and 32x64x25 + 64.
     assert sum(p.numel() for p in torso.parameters()) == 3_232 + 51_264
@@ -299,12 +301,31 @@ def test_der_cnn_initialisation_comes_from_the_generator_only() -> None:
         assert conv.weight.abs().max().item() > 0.9 * bound
 
 
+@pytest.mark.parametrize("shape", [(4, 84, 84), (4, 25, 31), (3, 60, 52)])
+def test_der_cnn_patch_path_equals_the_convolutions(shape: tuple[int, int, int]) -> None:
+    """Outputs and gradients of the gather + matmul path equal nn.Conv2d's, to rounding."""
+    torso = DERTorso(shape, gen(7))
+    assert torso.patchwise and not NatureTorso((4, 84, 84), gen()).patchwise
+    x = pixels(6, shape)
+    fast = torso(x)
+    fast_grads = torch.autograd.grad(fast.square().sum(), list(torso.parameters()))
+    slow = torso.reference_forward(x)
+    slow_grads = torch.autograd.grad(slow.square().sum(), list(torso.parameters()))
+    assert fast.shape == slow.shape == (6, torso.output_dim)
+    assert torch.allclose(fast, slow, atol=1e-5, rtol=1e-5)
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    # Any input memory layout gives the same features.
+    assert torch.equal(torso(x.contiguous(memory_format=torch.channels_last)), fast)
+
+
 @pytest.mark.parametrize("head", ["plain", "rainbow"])
 def test_der_cnn_channels_last_and_contiguous_agree(head: str) -> None:
     agent = der_agent(**HEADS[head])
     nhwc = build_network(agent, (4, 84, 84), 6, gen(3), channels_last=True)
     nchw = build_network(agent, (4, 84, 84), 6, gen(3), channels_last=False)
-    assert nhwc.torso.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # The patch path views the weights as matrices: they stay contiguous either way.
+    assert nhwc.torso.convs[0].weight.is_contiguous()
     assert nchw.torso.convs[0].weight.is_contiguous()
     for net in (nhwc, nchw):
         net.reset_noise(gen(4))
