@@ -557,7 +557,15 @@ def test_chain_q_star_by_hand() -> None:
     ],
 )
 def test_learner_converges_to_q_star_on_a_chain(name: str, flags: dict[str, Any], n: int) -> None:
-    cfg = config(mlp_hidden=[32, 32], learning_rate=3e-3, gamma=GAMMA, loss="mse", **flags)
+    """800 full-batch updates bring Q within TOLERANCE of Q*.
+
+    Measured (2026-12-02, Intel Xeon, seeds 0-9, torch threads 1 and 2): with Adam
+    at lr 1e-3 every seed of every variant is within 0.0025 at 800 updates (4x
+    inside the tolerance); at lr 3e-3, used before, Adam's steps made the one-step
+    variants oscillate around Q* and 2 of 10 seeds missed 0.01 at 800 updates, so
+    the check depended on the initialisation draw.
+    """
+    cfg = config(mlp_hidden=[32, 32], learning_rate=1e-3, gamma=GAMMA, loss="mse", **flags)
     agent = Learner(cfg, (STATES,), 2, "cpu", Seeds(0))
     data = chain_dataset(n)
     for i in range(800):

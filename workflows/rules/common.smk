@@ -299,12 +299,6 @@ def run_files(suite, name):
     return [f"{runs}/{r['preset']}/{r['game']}/seed{r['seed']}/{name}" for r in run_ids(suite)]
 
 
-def finished_run(suite, wildcards):
-    """Whether the run of these wildcards has its summary.json (it finished)."""
-    run = f"{results_dir(suite)}/runs/{wildcards.preset}/{wildcards.game}/seed{wildcards.seed}"
-    return os.path.exists(f"{run}/summary.json")
-
-
 def final_targets(suite):
     """The targets of the default target (all): run outputs, tables, figures, README."""
     out = results_dir(suite)
