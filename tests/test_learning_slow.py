@@ -31,7 +31,7 @@ from conftest import learning_threads_overrides
 from dqn_core.config import RunConfig, load_config
 from dqn_core.learner import Learner
 from dqn_core.prioritized import importance_weights
-from dqn_core.replay import Batch
+from dqn_core.replay import Batch, n_step_returns
 from dqn_core.schedules import beta_schedule
 from dqn_core.seeding import Seeds
 
@@ -66,6 +66,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
 class TinyReplay:
     """Ring buffer of n-step transitions, built when they are added; optional proportional PER.
 
+    Its maths is the package's: n-step sums from ``replay.n_step_returns``, importance
+    weights from ``prioritized.importance_weights``; only the storage is simpler (one
+    env, whole transitions instead of deduplicated frames).
+
     One environment only. Terminal transitions get discount 0; at truncation
     the pending transitions bootstrap from the last real observation.
     """
@@ -75,6 +79,7 @@ class TinyReplay:
         self.capacity = r.capacity
         self.n = r.n_step
         self.gamma = config.agent.gamma
+        self.powers = self.gamma ** np.arange(self.n + 1, dtype=np.float64)
         self.prioritized = r.prioritized
         self.alpha, self.eps = r.priority_alpha, r.priority_eps
         self.rng = rng
@@ -100,10 +105,13 @@ class TinyReplay:
         self.size = min(self.size + 1, self.capacity)
 
     def _emit(self, next_obs: np.ndarray, terminal: bool) -> None:
-        ret = sum(self.gamma**k * r for k, (_, _, r) in enumerate(self.pending))
-        discount = 0.0 if terminal else self.gamma ** len(self.pending)
+        # The n-step maths of the real replay memory (replay.n_step_returns).
+        k = len(self.pending)
+        rewards = np.zeros((1, self.n), np.float64)
+        rewards[0, :k] = [r for _, _, r in self.pending]
+        ret, discount = n_step_returns(rewards, np.array([k]), np.array([terminal]), self.powers)
         obs, action, _ = self.pending.popleft()
-        self._store(obs, action, ret, discount, next_obs)
+        self._store(obs, action, float(ret[0]), float(discount[0]), next_obs)
 
     def add(
         self,
