@@ -43,11 +43,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
+    """Model name, family/model numbers and whether AVX-512 is there (as lscpu shows them)."""
+    info: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    if "model name" not in info:
+        return platform.processor() or platform.machine()
+    avx512 = "AVX-512" if "avx512f" in info.get("flags", "").split() else "no AVX-512"
+    return (
+        f"{info['model name']} (vendor {info.get('vendor_id', '?')}, family "
+        f"{info.get('cpu family', '?')} model {info.get('model', '?')}, {avx512})"
+    )
 
 
 def cpu_ticks() -> tuple[float, float]:
