@@ -21,6 +21,7 @@ same index) plays exactly the same games.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ import numpy as np
 from dqn_core.config import RunConfig
 from dqn_core.envs import make_env, make_vec_env
 from dqn_core.seeding import int_seed
+
+log = logging.getLogger(__name__)
 
 #: ``policy(obs_batch, epsilon, rng) -> actions``; the learner's ``act``.
 Policy = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
@@ -138,6 +141,17 @@ def evaluate_policy(
         if not results:
             j = int(np.argmax(lengths))
             results.append(EpisodeResult(0, float(returns[j]), int(lengths[j]) * fps, True))
+        if len(results) < episodes:
+            # Never silent: a score from fewer episodes than asked has a wider spread
+            # (and one cut episode is not a whole game).
+            log.warning(
+                "evaluation %d: %d of %d episodes finished within eval.max_steps=%d agent "
+                "steps; the score is the mean of those (raise eval.max_steps for all)",
+                index,
+                len(results),
+                episodes,
+                max_steps,
+            )
     finally:
         env.close()
     return results
