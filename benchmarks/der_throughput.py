@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -56,18 +55,6 @@ def cpu_model() -> str:
         f"{info['model name']} (vendor {info.get('vendor_id', '?')}, family "
         f"{info.get('cpu family', '?')} model {info.get('model', '?')}, {avx512})"
     )
-
-
-def cpu_ticks() -> tuple[float, float]:
-    """(busy seconds of the whole machine, CPU seconds of this process and its children)."""
-    with open("/proc/stat") as fh:
-        fields = [float(x) for x in fh.readline().split()[1:]]
-    hz = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + fields[4]
-    busy = (sum(fields) - idle) / hz
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 # ------------------------------------------------------------------ worker side
@@ -156,6 +143,10 @@ def collect(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 def measure(trees: list[Path], args: argparse.Namespace, threads: int) -> list[dict[str, Any]]:
     """Run one worker per tree, all at once; each result gains ``other_cpu``."""
+    # Imported here, not at the top: train_throughput imports this tree's dqn_core,
+    # which a worker timing an older commit must not see.
+    from train_throughput import cpu_ticks
+
     busy0, ours0 = cpu_ticks()
     t0 = time.perf_counter()
     results = [collect(p) for p in [spawn(t, args, threads) for t in trees]]
