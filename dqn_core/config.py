@@ -135,6 +135,11 @@ class ReplayConfig:
         1.0, "importance-weight exponent at the end of training", ge=0.0, le=1.0
     )
     priority_eps: float = _f(1e-6, "added to |TD error| before the exponent", gt=0.0)
+    priority_weight_norm: str = _f(
+        "batch",
+        "importance weights divided by their max over the batch or the whole memory",
+        choices=("batch", "memory"),
+    )
 
 
 @dataclass(frozen=True)

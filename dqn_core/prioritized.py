@@ -9,9 +9,17 @@ non-uniform sampling is corrected with importance weights
 
     w_i = (M * P(i))^-beta / max_j (M * P(j))^-beta = (p_i^alpha / min_j p_j^alpha)^-beta
 
-over the ``M`` sampleable transitions (the max over the whole memory, as in
-the paper's normalisation, not over the batch), with ``beta`` annealed
-linearly from ``replay.priority_beta_start`` to ``replay.priority_beta_end``
+so weights only ever scale an update down. ``replay.priority_weight_norm``
+says where the max is taken: ``batch`` (the default) over the sampled batch,
+as Dopamine's Rainbow and Kaixhin/Rainbow do; ``memory`` over the ``M``
+sampleable transitions, a literal reading of the paper (and OpenAI
+baselines). With C51's KL priorities the memory-wide max collapses the
+weights: in our first full-budget Atari-100k run (``der``, RoadRunner) the
+stored ``p^alpha`` spanned 1.4e-3 to 2.7 after 100k steps, so the mean
+sampled weight was 0.006 at beta = 1 (0.28 with the batch max), the gradients
+fell far below Adam's epsilon (docs/protocols.md).
+``beta`` is annealed linearly from ``replay.priority_beta_start`` to
+``replay.priority_beta_end``
 over the run (:func:`dqn_core.schedules.beta_schedule`, over the budget the
 run started with). :func:`importance_weights` is the weight formula.
 
@@ -62,12 +70,18 @@ def importance_weights(
     return np.asarray(ratio ** (-beta), dtype=np.float64)
 
 
+#: Where the importance weights' normaliser ``max_j w_j`` is taken (``replay.priority_weight_norm``).
+WEIGHT_NORMS = ("batch", "memory")
+
+
 class PrioritizedReplayMemory(ReplayMemory):
     """Replay memory with proportional prioritized sampling; see the module doc.
 
     Args:
         alpha: priority exponent (0 = uniform).
         priority_eps: added to ``|TD error|`` so no transition gets probability 0.
+        weight_norm: ``"batch"`` or ``"memory"``: where the importance weights'
+            normalising max is taken (see the module doc).
         The other arguments are those of :class:`~dqn_core.replay.ReplayMemory`.
     """
 
@@ -83,6 +97,7 @@ class PrioritizedReplayMemory(ReplayMemory):
         alpha: float,
         priority_eps: float,
         frame_stack: int,
+        weight_norm: str = "batch",
         n_step: int,
         gamma: float,
         rng: np.random.Generator,
@@ -93,7 +108,10 @@ class PrioritizedReplayMemory(ReplayMemory):
             raise ValueError(f"alpha: {alpha!r} must lie in [0, 1]")
         if not float(priority_eps) > 0.0:
             raise ValueError(f"priority_eps: {priority_eps!r} must be > 0")
+        if weight_norm not in WEIGHT_NORMS:
+            raise ValueError(f"weight_norm: {weight_norm!r} must be one of {WEIGHT_NORMS}")
         self.alpha = float(alpha)
+        self.weight_norm = weight_norm
         self.priority_eps = float(priority_eps)
         # Largest p = |TD| + eps seen so far; new transitions enter with it.
         self.max_priority = 1.0
@@ -135,7 +153,9 @@ class PrioritizedReplayMemory(ReplayMemory):
         return self.tree.find(prefix)
 
     def _weights(self, indices: IntArray, beta: float) -> npt.NDArray[np.float64]:
-        return importance_weights(self.tree.get(indices), self.tree.min(), beta)
+        stored = self.tree.get(indices)
+        smallest = stored.min() if self.weight_norm == "batch" else self.tree.min()
+        return importance_weights(stored, smallest, beta)
 
     # ------------------------------------------------------------ priorities
     def update_priorities(self, indices: npt.ArrayLike, priorities: npt.ArrayLike) -> None:

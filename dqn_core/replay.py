@@ -777,6 +777,7 @@ def make_replay(
             num_envs,
             alpha=r.priority_alpha,
             priority_eps=r.priority_eps,
+            weight_norm=r.priority_weight_norm,
             **common,
         )
     return ReplayMemory(r.capacity, tuple(obs_shape), obs_dtype, num_envs, **common)

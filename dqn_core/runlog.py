@@ -33,6 +33,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "learn/grad_norm",
     "replay/size",
     "replay/beta",
+    "replay/weight_mean",
     "eval/return_mean",
     "eval/return_std",
     "eval/episodes",

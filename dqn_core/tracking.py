@@ -448,6 +448,7 @@ def _unused_fields(config: RunConfig) -> set[str]:
             "replay.priority_beta_start",
             "replay.priority_beta_end",
             "replay.priority_eps",
+            "replay.priority_weight_norm",
         }
     return unused
 

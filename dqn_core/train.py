@@ -469,6 +469,7 @@ class Trainer:
             metrics, priorities = self.learner.update(batch)
             if priorities is not None:
                 self.replay.update_priorities(batch.indices, priorities.detach().cpu().numpy())
+                metrics["weight_mean"] = batch.weight.mean()
             window.add_metrics(metrics)
             timers["sample"] += t1 - t0
             timers["learn"] += clock() - t1
@@ -555,6 +556,7 @@ class Trainer:
             "learn/grad_norm": means.get("grad_norm"),
             "replay/size": len(self.replay),
             "replay/beta": (self.beta(self.step) if cfg.replay.prioritized else None),
+            "replay/weight_mean": means.get("weight_mean"),
         }
         return {k: _plain(v) for k, v in row.items()}
 

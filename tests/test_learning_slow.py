@@ -82,6 +82,7 @@ class TinyReplay:
         self.powers = self.gamma ** np.arange(self.n + 1, dtype=np.float64)
         self.prioritized = r.prioritized
         self.alpha, self.eps = r.priority_alpha, r.priority_eps
+        self.weight_norm = r.priority_weight_norm
         self.rng = rng
         self.obs = np.zeros((self.capacity, 4), np.float32)
         self.next_obs = np.zeros((self.capacity, 4), np.float32)
@@ -136,7 +137,9 @@ class TinyReplay:
             targets = self.rng.random(batch_size) * total
             idx = np.minimum(np.searchsorted(cumulative, targets, side="right"), self.size - 1)
             stored = self.priority[: self.size]
-            weight = torch.from_numpy(importance_weights(self.priority[idx], stored.min(), beta))
+            sampled = self.priority[idx]
+            low = sampled.min() if self.weight_norm == "batch" else stored.min()
+            weight = torch.from_numpy(importance_weights(sampled, low, beta))
             weight = weight.float()
         else:
             idx = self.rng.integers(0, self.size, size=batch_size)

@@ -123,21 +123,58 @@ def test_sampling_frequencies_match_p_alpha_over_the_sum() -> None:
     assert np.all(np.abs(freq - expected) <= 4.5 * sd + 1e-5), np.abs(freq - expected) / sd
 
 
+def filled_with(
+    norm: str, m: int = 30, alpha: float = 0.7, eps: float = 0.01
+) -> PrioritizedReplayMemory:
+    s = Streams(1, 1, vector=True)
+    mem = memory_for(s, m + 1, 1, 0.9, alpha=alpha, priority_eps=eps, weight_norm=norm)
+    assert isinstance(mem, PrioritizedReplayMemory)
+    run(s, mem, [[STEP]] * (m + 10), [1.0] * (m + 10))
+    return mem
+
+
+@pytest.mark.parametrize("norm", ["batch", "memory"])
 @pytest.mark.parametrize("beta", [0.0, 0.4, 1.0])
-def test_importance_weights_match_the_formula(beta: float) -> None:
-    mem = filled(30, alpha=0.7, eps=0.01)
+def test_importance_weights_match_the_formula(beta: float, norm: str) -> None:
+    mem = filled_with(norm)
     valid = mem.valid_indices()
     td = np.linspace(0.0, 3.0, valid.size)
     mem.update_priorities(valid, td)
     batch = mem.sample(64, beta=beta)
-    # w_i = (M P(i))^-beta / max_j (M P(j))^-beta, written out in full
+    # w_i = (M P(i))^-beta / max_j (M P(j))^-beta, written out in full; the max
+    # over the sampled batch or over all M sampleable transitions
     p_all = (td + 0.01) ** 0.7
     prob = dict(zip(valid.tolist(), p_all / p_all.sum(), strict=True))
     m = valid.size
-    max_w = max((m * q) ** -beta for q in prob.values())
+    over = batch.indices.tolist() if norm == "batch" else prob
+    max_w = max((m * prob[i]) ** -beta for i in over)
     expected = [(m * prob[i]) ** -beta / max_w for i in batch.indices.tolist()]
     np.testing.assert_allclose(batch.weight.numpy(), expected, rtol=1e-6)
     assert float(batch.weight.max()) <= 1.0
+    if norm == "batch":
+        assert float(batch.weight.max()) == pytest.approx(1.0)
+
+
+def test_batch_normalised_weights_do_not_collapse_when_priorities_span_decades() -> None:
+    """The case that stalled DER: a few transitions with near-zero priority (C51's
+    KL of a well-fit transition) drag every memory-normalised weight down; the
+    batch-normalised ones keep their scale."""
+    means = {}
+    for norm in ("batch", "memory"):
+        mem = filled_with(norm, m=200, alpha=0.5, eps=1e-6)
+        valid = mem.valid_indices()
+        td = np.full(valid.size, 0.2)
+        td[:5] = 0.0  # five transitions fit perfectly: p = eps
+        mem.update_priorities(valid, td)
+        means[norm] = float(mem.sample(32, beta=1.0).weight.mean())
+    # memory: (0.2 / 1e-6)^(-0.5) ~ 0.0022 for the others; batch: ~1 unless a
+    # near-zero one is drawn (probability ~5 * 1e-3 / 200 * 0.45 per draw)
+    assert means["memory"] < 0.01 < 0.5 < means["batch"], means
+
+
+def test_weight_norm_is_checked() -> None:
+    with pytest.raises(ValueError, match="weight_norm"):
+        filled_with("global")
 
 
 def test_new_transitions_enter_at_the_running_max_priority() -> None:
@@ -219,9 +256,14 @@ def test_importance_weights_by_hand() -> None:
 
 # ------------------------------------------------------------- reference
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sc=scenarios(), alpha=st.sampled_from([0.0, 0.5, 1.0]), seed=st.integers(0, 2**16))
+@given(
+    sc=scenarios(),
+    alpha=st.sampled_from([0.0, 0.5, 1.0]),
+    seed=st.integers(0, 2**16),
+    norm=st.sampled_from(["batch", "memory"]),
+)
 def test_prioritized_samples_equal_the_naive_reference(
-    sc: dict[str, Any], alpha: float, seed: int
+    sc: dict[str, Any], alpha: float, seed: int, norm: str
 ) -> None:
     """Obs, action, reward, discount, next_obs as in the reference, weights from the
     reference's own priority book-keeping: new entries at the running max,
@@ -229,7 +271,9 @@ def test_prioritized_samples_equal_the_naive_reference(
     eps = 0.01
     streams = Streams(sc["num_envs"], sc["stack"], sc["vector"], sc["init_style"])
     capacity = sc["slots"] * sc["num_envs"] + sc["spare"]
-    mem = memory_for(streams, capacity, sc["n"], sc["gamma"], alpha=alpha, priority_eps=eps)
+    mem = memory_for(
+        streams, capacity, sc["n"], sc["gamma"], alpha=alpha, priority_eps=eps, weight_norm=norm
+    )
     ref = NaiveMemory(sc["num_envs"], sc["slots"], streams.stack, sc["n"], sc["gamma"])
     rng = np.random.default_rng(seed)
     prio: dict[int, float] = {}  # action -> p^alpha
@@ -251,7 +295,7 @@ def test_prioritized_samples_equal_the_naive_reference(
         beta = float(rng.uniform(0, 1))
         batch = mem.sample(8, beta=beta)
         assert_matches(batch, ref)
-        low = min(prio[a] for a in live)
+        low = min(prio[a] for a in (live if norm == "memory" else batch.action.tolist()))
         expected = [(prio[a] / low) ** -beta for a in batch.action.tolist()]
         np.testing.assert_allclose(batch.weight.numpy(), expected, rtol=1e-5)
         td = rng.exponential(1.0, size=8)
