@@ -1,7 +1,7 @@
 """The ``dqn`` command line.
 
 ``dqn train | evaluate | aggregate | plot | report | games | presets | config |
-mlflow-init | mlflow-sync``. Heavy modules (torch, mlflow, pandas) are imported
+mlflow-init | mlflow-sync | ui``. Heavy modules (torch, mlflow, pandas) are imported
 inside the subcommands so that ``dqn --help`` and input errors answer at once.
 Bad input exits with status 2 and one line naming the field; nothing is
 trained or written before the whole configuration has been validated.
@@ -141,6 +141,12 @@ def cmd_mlflow_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from dqn_core.ui import serve
+
+    return serve(Path(args.results_root), host=args.host, port=args.port)
+
+
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from dqn_core.aggregate import aggregate_suite
 
@@ -250,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("mlflow-sync", help="send metrics.csv rows that MLflow is missing")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_mlflow_sync)
+
+    p = sub.add_parser(
+        "ui",
+        help="the MLflow UI for a results folder (prints each suite's runs page)",
+        description="Start the MLflow UI on the store of RESULTS_ROOT; a moved or copied "
+        "folder's artifact paths are rewritten first. Ctrl-C stops it and every process "
+        "it started.",
+    )
+    p.add_argument("results_root", nargs="?", default="results", help="default: results")
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=5000, help="default: 5000")
+    p.set_defaults(func=cmd_ui)
     return parser
 
 
