@@ -50,7 +50,7 @@ def test_a_copied_results_folder_keeps_its_artifacts(tmp_path: Path) -> None:
     shutil.copytree(a, b)
     shutil.rmtree(tmp_path / "a")
     (tmp_path / "d1").mkdir()
-    with pytest.raises(Exception, match="note.txt|No such file|not found|does not exist"):
+    with pytest.raises(Exception, match=r"note\.txt|No such file|not found|does not exist"):
         read_artifact(b, run_id, tmp_path / "d1")  # still pointing at the old place
     assert relocate_store(b) == {a.resolve().as_posix(): b.resolve().as_posix()}
     (tmp_path / "d2").mkdir()
