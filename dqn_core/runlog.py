@@ -16,7 +16,8 @@ from typing import IO, Any
 
 from dqn_core.fileio import atomic_write_text
 
-#: Columns of metrics.csv, in order. ``time_s`` and ``train/steps_per_second``
+#: Columns of metrics.csv, in order. ``time_s``, ``train/steps_per_second`` (agent
+#: steps) and ``train/frames_per_second`` (emulator frames)
 #: are wall-clock measurements; every other column is a function of the seed.
 METRIC_COLUMNS: tuple[str, ...] = (
     "step",
@@ -27,6 +28,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "train/episode_length",
     "train/epsilon",
     "train/steps_per_second",
+    "train/frames_per_second",
     "learn/updates",
     "learn/loss",
     "learn/q_mean",
@@ -38,7 +40,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval/return_std",
     "eval/episodes",
 )
-WALL_CLOCK_COLUMNS = ("time_s", "train/steps_per_second")
+WALL_CLOCK_COLUMNS = ("time_s", "train/steps_per_second", "train/frames_per_second")
 EVAL_COLUMNS: tuple[str, ...] = ("step", "frames", "episode", "score", "length_frames", "truncated")
 
 

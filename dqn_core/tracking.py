@@ -757,6 +757,8 @@ class Tracker:
         name: str = "policy",
         *,
         input_example: Any = None,
+        metrics: Mapping[str, float] | None = None,
+        step_frames: int = 0,
     ) -> str | None:
         """Log a network as an MLflow model (``pt2`` format: no pickle on load).
 
@@ -773,6 +775,11 @@ class Tracker:
                 zeros shaped like the module's ``obs_shape`` (uint8 pixels if the
                 network accepts them, else float32) or its first layer's
                 ``in_features``.
+            metrics: values (e.g. the final score) logged once, at ``step_frames``,
+                on the run and, when the model was logged, on the model too (so the
+                models page shows them). Without a model they go through
+                :meth:`log_metrics` (buffered, retried).
+            step_frames: the MLflow step of ``metrics``.
 
         Returns:
             The model URI, or None when nothing was logged (tracking off or away).
@@ -781,17 +788,26 @@ class Tracker:
             return None
         if self.run_id is None or self._down or self._client is None:
             log.warning("MLflow is unreachable: the %s model was not logged", name)
+            if metrics:
+                self.log_metrics(metrics, step_frames)
             return None
         import mlflow
         import mlflow.pytorch
         import numpy as np
         import torch
 
+        if metrics:
+            # Checked now: a bad name is the caller's bug, whatever happens to the model.
+            for key in metrics:
+                if not _valid_metric_name(key):
+                    raise ValueError(f"metric name {key!r}: not a valid MLflow metric name")
         cpu = copy.deepcopy(module).to("cpu").eval()
         try:
             example = _example_batch(cpu, input_example)
         except ValueError as exc:
             log.warning("%s; logging the %s state_dict instead of a model", exc, name)
+            if metrics:
+                self.log_metrics(metrics, step_frames)
             return self._log_state_dict(cpu, name)
         previous_uri = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
         try:
@@ -818,10 +834,25 @@ class Tracker:
                 name,
                 _short(exc),
             )
+            if metrics:
+                self.log_metrics(metrics, step_frames)
             return self._log_state_dict(cpu, name)
         finally:
             if previous_uri is not None:
                 mlflow.set_tracking_uri(previous_uri)
+        if metrics:
+            from mlflow.entities import Metric
+
+            timestamp = _now_ms()
+            batch = [
+                Metric(k, float(v), timestamp, int(step_frames), model_id=info.model_id)
+                for k, v in metrics.items()
+            ]
+            try:
+                self._client.log_batch(self.run_id, metrics=batch)
+            except Exception as exc:
+                self._failed("logging the model's metrics", exc)
+                self.log_metrics(metrics, step_frames)
         return str(info.model_uri)
 
     def _log_state_dict(self, module: torch.nn.Module, name: str) -> str | None:

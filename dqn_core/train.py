@@ -317,7 +317,9 @@ class Trainer:
         log.info("checkpoint %s written in %.1f s", path.name, time.perf_counter() - t0)
         # MLflow gets the policy (networks, optimizer, counters: a few MB), not the
         # checkpoint, whose replay memory can be several GB; the run directory keeps both.
-        self.tracker.log_artifact(self._save_policy("latest.pt"), "checkpoints")
+        # The last step's policy goes up once, as final.pt, when the run finishes.
+        if self.step < self.config.train.total_steps:
+            self.tracker.log_artifact(self._save_policy("latest.pt"), "checkpoints")
         return path
 
     def _save_policy(self, name: str) -> Path:
@@ -550,6 +552,9 @@ class Trainer:
             "train/steps_per_second": round(
                 (self.step - window.start_step) / max(elapsed, 1e-9), 2
             ),
+            "train/frames_per_second": round(
+                cfg.steps_to_frames(self.step - window.start_step) / max(elapsed, 1e-9), 2
+            ),
             "learn/updates": self.learner.updates,
             "learn/loss": means.get("loss"),
             "learn/q_mean": means.get("q_mean"),
@@ -687,12 +692,41 @@ class Trainer:
             # names, per run, the commit its numbers came from).
             "git_commit": git_commit()[0],
         }
+        hns = final_hns(cfg, mean)
+        summary["final_hns"] = hns
+        final = {"final/score": mean, "final/episodes": float(n)}
+        if hns is not None:
+            final["final/hns"] = hns
         self.tracker.log_artifact(self._save_policy("final.pt"), "checkpoints")
         self.tracker.log_artifact(self.run_dir / "eval.csv")
-        self.tracker.log_model(self.learner.online, "policy")
+        # One model per run, named after it, carrying the final score.
+        self.tracker.log_model(
+            self.learner.online,
+            cfg.run_name,
+            metrics=final,
+            step_frames=cfg.steps_to_frames(self.step),
+        )
         self.tracker.flush()
         atomic_write_json(self.run_dir / "summary.json", summary)
+        self.tracker.log_artifact(self.run_dir / "summary.json")
+        self.tracker.log_artifact(self.run_dir / "metrics.csv")
         return summary
+
+
+def final_hns(config: RunConfig, score: float) -> float | None:
+    """Human-normalised final score of an Atari run (None: classic control, no reference,
+    or no score)."""
+    if config.env.protocol == "classic" or not math.isfinite(score):
+        return None
+    from dqn_core import reference
+    from dqn_core.games import game_key
+    from dqn_core.stats import human_normalized_score
+
+    try:
+        random, human = reference.normalizer(game_key(config.env.game))
+    except (KeyError, ValueError):
+        return None
+    return float(human_normalized_score(score, random, human))
 
 
 class _Progress:

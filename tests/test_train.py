@@ -234,6 +234,22 @@ def test_sigkill_then_resume_is_continuous_and_mlflow_matches(tmp_path):
             history[m.step] = m.value
         expected = {int(r["frames"]): float(r[key]) for r in rows if r[key] != ""}
         assert history == pytest.approx(expected), key
+    # The final score (raw and HNS) is a metric of the run and of its one model,
+    # named after the run; the run's small files are artifacts.
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert run.data.metrics["final/score"] == pytest.approx(summary["final_eval_mean"])
+    assert run.data.metrics["final/hns"] == pytest.approx(summary["final_hns"])
+    assert summary["final_hns"] == pytest.approx(
+        (summary["final_eval_mean"] + 20.7) / (14.6 + 20.7)
+    )
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert model.name == "Pong-nature-dqn-s5" and model.source_run_id == run.info.run_id
+    assert {m.key: m.value for m in model.metrics}["final/score"] == pytest.approx(
+        summary["final_eval_mean"]
+    )
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    names |= {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert {"summary.json", "metrics.csv", "eval.csv", "checkpoints/final.pt"} <= names, names
 
 
 def test_sigterm_checkpoints_and_exits(tmp_path):

@@ -129,7 +129,9 @@ def signal_in_evaluation(
     # The line proves the signal met the evaluation, not the loop after it.
     assert cut is not None, f"the signal did not land inside the evaluation:\n{text[-4000:]}"
     assert int(cut.group(2)) == step and cut.group(3) == name, cut.group(0)
-    assert 0 < int(cut.group(4)) < 20000, cut.group(0)
+    # 0 steps: the signal met the evaluation before its first step (a slow or busy
+    # machine builds the evaluation envs slower than the jitter); still inside it.
+    assert 0 <= int(cut.group(4)) < 20000, cut.group(0)
     assert _done(step) not in text.split(_started(step))[-1], "the evaluation completed"
     assert_clean_output(text, f"{name} inside the evaluation at step {step}")
     return latency, text
