@@ -170,8 +170,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dqn_core.config import load_yaml
     from dqn_core.report import write_report
 
+    results_dir = Path(args.results_dir)
     suite_cfg = load_yaml(args.suite_config) if args.suite_config else None
-    print(write_report(Path(args.results_dir), suite_cfg))
+    print(write_report(results_dir, suite_cfg))
+    cfg = suite_cfg
+    if cfg is None and (results_dir / "suite.yaml").is_file():
+        cfg = load_yaml(results_dir / "suite.yaml")
+    mlflow_cfg = (cfg or {}).get("mlflow") or {}
+    if not args.no_mlflow and isinstance(mlflow_cfg, dict) and mlflow_cfg.get("enabled"):
+        from dqn_core.suite_run import record_suite_run
+
+        record_suite_run(results_dir, str((cfg or {}).get("suite", results_dir.name)))
     return 0
 
 
@@ -238,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write RESULTS_DIR/README.md from the tables and figures")
     p.add_argument("results_dir")
     p.add_argument("--suite-config", help="the suite's YAML, embedded in the report")
+    p.add_argument(
+        "--no-mlflow",
+        action="store_true",
+        help="do not record the suite run in MLflow (default: record it when the "
+        "suite config has mlflow.enabled)",
+    )
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_report)
 

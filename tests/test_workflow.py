@@ -482,7 +482,15 @@ def test_smoke_suite_logs_one_mlflow_run_per_job(smoke_run: tuple[Path, dict, st
     assert experiment is not None
     exp_id = (workdir / "results/smoke/runs/mlflow-experiment.txt").read_text().split()
     assert exp_id == [experiment.experiment_id]
-    runs = client.search_runs([experiment.experiment_id])
+    every = client.search_runs([experiment.experiment_id])
+    # The report step adds the suite's own run (tables, figures, aggregates).
+    (suite_run,) = [r for r in every if r.data.tags.get("dqn.kind") == "suite"]
+    assert suite_run.info.run_name == "suite-smoke" and suite_run.info.status == "FINISHED"
+    assert any(k.endswith("/iqm") for k in suite_run.data.metrics), suite_run.data.metrics
+    assert {"README.md", "tables", "figures"} <= {
+        a.path for a in client.list_artifacts(suite_run.info.run_id)
+    }
+    runs = [r for r in every if r is not suite_run]
     names = sorted(r.info.run_name for r in runs)
     assert names == sorted(f"{g}-nature-dqn-s{s}" for g in ("Pong", "Breakout") for s in (0, 1))
     for r in runs:
