@@ -25,7 +25,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "time_s",
     "train/episodes",
     "train/episode_return",
-    "train/episode_length",
+    "train/episode_frames",
     "train/epsilon",
     "train/steps_per_second",
     "train/frames_per_second",

@@ -58,7 +58,7 @@ from dqn_core.replay import make_replay
 from dqn_core.runlog import EVAL_COLUMNS, METRIC_COLUMNS, CsvLog
 from dqn_core.schedules import LinearSchedule, beta_schedule
 from dqn_core.seeding import Seeds, int_seed, seed_global_libraries, set_determinism
-from dqn_core.tracking import Tracker, git_commit
+from dqn_core.tracking import CSV_INDEX_COLUMNS, Tracker, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -547,7 +547,7 @@ class Trainer:
             "time_s": round(self.wall_time + time.perf_counter() - self._t0, 3),
             "train/episodes": self.episodes,
             "train/episode_return": float(np.mean(window.returns)) if window.returns else None,
-            "train/episode_length": float(np.mean(window.lengths)) if window.lengths else None,
+            "train/episode_frames": float(np.mean(window.lengths)) if window.lengths else None,
             "train/epsilon": epsilon if epsilon is not None else self.learner.epsilon(self.step),
             "train/steps_per_second": round(
                 (self.step - window.start_step) / max(elapsed, 1e-9), 2
@@ -594,10 +594,12 @@ class Trainer:
         return means
 
     def _track(self, row: dict[str, Any]) -> None:
+        # step, frames and time_s index a row (MLflow's step and timestamp), as in
+        # mlflow-sync; every other column is a metric.
         metrics = {
             k: float(v)
             for k, v in row.items()
-            if k not in ("step", "frames")
+            if k not in CSV_INDEX_COLUMNS
             and v is not None
             and not (isinstance(v, float) and math.isnan(v))
         }
