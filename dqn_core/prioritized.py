@@ -17,7 +17,7 @@ baselines). With C51's KL priorities the memory-wide max collapses the
 weights: in our first full-budget Atari-100k run (``der``, RoadRunner) the
 stored ``p^alpha`` spanned 1.4e-3 to 2.7 after 100k steps, so the mean
 sampled weight was 0.006 at beta = 1 (0.28 with the batch max), the gradients
-fell far below Adam's epsilon (docs/protocols.md).
+fell far below Adam's epsilon (docs/atari100k.md).
 ``beta`` is annealed linearly from ``replay.priority_beta_start`` to
 ``replay.priority_beta_end``
 over the run (:func:`dqn_core.schedules.beta_schedule`, over the budget the
