@@ -263,8 +263,19 @@ def evaluate_run(
         f"{step},{frames},{r.episode},{r.score!r},{r.length_frames},{int(r.truncated)}"
         for r in results
     ]
-    out = out if out is not None else run_dir / "evaluate.csv"
+    default_out = run_dir / "evaluate.csv"
+    out = out if out is not None else default_out
     atomic_write_text(out, "\n".join(lines) + "\n")
     if video is not None:
         record_video(learner.act, config, video)
+    if config.tracking.mlflow and out.resolve() == default_out.resolve():
+        # The run's final evaluation (the workflow's): onto its MLflow run too.
+        from dqn_core.tracking import log_evaluation
+        from dqn_core.train import final_hns
+
+        scores = [float(r.score) for r in results]
+        files = [out] + ([video] if video is not None and video.is_file() else [])
+        hns = final_hns(config, sum(scores) / len(scores)) if scores else None
+        if scores:
+            log_evaluation(run_dir, scores, frames, files, hns)
     return out

@@ -499,6 +499,15 @@ def test_smoke_suite_logs_one_mlflow_run_per_job(smoke_run: tuple[Path, dict, st
         assert (tags["suite"], tags["preset"]) == ("smoke", "nature-dqn")
         assert r.data.params["train.total_steps"] == str(TINY["budget"]["agent_steps"])
         run_dir = workdir / "results/smoke/runs/nature-dqn" / tags["game"] / f"seed{tags['seed']}"
+        # dqn evaluate's 100-episode result (here the tiny budget's) is the run's
+        # final score, on the run with its file.
+        evaluation = pd.read_csv(run_dir / "evaluate.csv")
+        metrics = r.data.metrics
+        assert metrics["evaluate/episodes"] == len(evaluation)
+        assert metrics["evaluate/score_mean"] == pytest.approx(evaluation["score"].mean())
+        assert metrics["final/score"] == pytest.approx(evaluation["score"].mean())
+        assert "final/hns" in metrics
+        assert "evaluate.csv" in {a.path for a in client.list_artifacts(r.info.run_id)}
         table = pd.read_csv(run_dir / "metrics.csv")
         logged = [
             c
