@@ -176,11 +176,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     cfg = suite_cfg
     if cfg is None and (results_dir / "suite.yaml").is_file():
         cfg = load_yaml(results_dir / "suite.yaml")
-    mlflow_cfg = (cfg or {}).get("mlflow") or {}
+    cfg = cfg or {}
+    mlflow_cfg = cfg.get("mlflow") or {}
     if not args.no_mlflow and isinstance(mlflow_cfg, dict) and mlflow_cfg.get("enabled"):
         from dqn_core.suite_run import record_suite_run
 
-        record_suite_run(results_dir, str((cfg or {}).get("suite", results_dir.name)))
+        record_suite_run(results_dir, str(cfg.get("suite", results_dir.name)))
     return 0
 
 

@@ -268,14 +268,13 @@ def evaluate_run(
     atomic_write_text(out, "\n".join(lines) + "\n")
     if video is not None:
         record_video(learner.act, config, video)
-    if config.tracking.mlflow and out.resolve() == default_out.resolve():
+    if config.tracking.mlflow and results and out.resolve() == default_out.resolve():
         # The run's final evaluation (the workflow's): onto its MLflow run too.
+        from dqn_core import reference
         from dqn_core.tracking import log_evaluation
-        from dqn_core.train import final_hns
 
         scores = [float(r.score) for r in results]
+        hns = reference.game_hns(config.env.game, sum(scores) / len(scores))
         files = [out] + ([video] if video is not None and video.is_file() else [])
-        hns = final_hns(config, sum(scores) / len(scores)) if scores else None
-        if scores:
-            log_evaluation(run_dir, scores, frames, files, hns)
+        log_evaluation(run_dir, scores, frames, files, hns)
     return out

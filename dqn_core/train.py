@@ -694,7 +694,9 @@ class Trainer:
             # names, per run, the commit its numbers came from).
             "git_commit": git_commit()[0],
         }
-        hns = final_hns(cfg, mean)
+        from dqn_core.reference import game_hns  # pandas: only when a run finishes
+
+        hns = game_hns(cfg.env.game, mean)
         summary["final_hns"] = hns
         final = {"final/score": mean, "final/episodes": float(n)}
         if hns is not None:
@@ -713,22 +715,6 @@ class Trainer:
         self.tracker.log_artifact(self.run_dir / "summary.json")
         self.tracker.log_artifact(self.run_dir / "metrics.csv")
         return summary
-
-
-def final_hns(config: RunConfig, score: float) -> float | None:
-    """Human-normalised final score of an Atari run (None: classic control, no reference,
-    or no score)."""
-    if config.env.protocol == "classic" or not math.isfinite(score):
-        return None
-    from dqn_core import reference
-    from dqn_core.games import game_key
-    from dqn_core.stats import human_normalized_score
-
-    try:
-        random, human = reference.normalizer(game_key(config.env.game))
-    except (KeyError, ValueError):
-        return None
-    return float(human_normalized_score(score, random, human))
 
 
 class _Progress:

@@ -113,3 +113,12 @@ def test_loaders_return_copies() -> None:
     first = reference.random_human()
     first.loc["pong", "human"] = 0.0
     assert reference.random_human().loc["pong", "human"] == 14.6
+
+
+def test_game_hns_resolves_env_names_and_declines_what_has_no_reference() -> None:
+    from dqn_core.reference import game_hns
+
+    assert game_hns("Pong", 14.6) == pytest.approx(1.0)
+    assert game_hns("SpaceInvaders", 148.0) == pytest.approx(0.0)
+    assert game_hns("CartPole-v1", 500.0) is None
+    assert game_hns("Pong", float("nan")) is None

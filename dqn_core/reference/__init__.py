@@ -100,6 +100,31 @@ def random_human() -> pd.DataFrame:
     return df.set_index("game")
 
 
+def game_hns(game: str, score: float) -> float | None:
+    """Human-normalised score of ``score`` on an Atari game given by its env name.
+
+    Args:
+        game: a game name as configured (``SpaceInvaders``, ``space_invaders``...).
+        score: raw game score.
+
+    Returns:
+        ``(score - random) / (human - random)``, or None where there is no such
+        number: a classic-control env, a game without reference scores, or a
+        non-finite score.
+    """
+    import math
+
+    from dqn_core.games import game_key, is_classic
+
+    if not math.isfinite(score) or is_classic(game):
+        return None
+    try:
+        random, human = normalizer(game_key(game))
+    except (KeyError, ValueError):
+        return None
+    return (score - random) / (human - random)
+
+
 def normalizer(game: str) -> tuple[float, float]:
     """The ``(random, human)`` pair of one game.
 
