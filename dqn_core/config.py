@@ -188,6 +188,9 @@ class TrackingConfig:
     mlflow: bool = _f(True, "log to MLflow (MLFLOW_TRACKING_URI, else the embedded sqlite store)")
     suite: str = _f("adhoc", "suite name = MLflow experiment")
     progress: bool = _f(True, "show a progress bar")
+    system_metrics: bool = _f(
+        True, "send system/* metrics (CPU, memory, GPU memory) with each MLflow log point"
+    )
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,7 @@ RESUME_SAFE_FIELDS = (
     "tracking.mlflow",
     "tracking.suite",
     "tracking.progress",
+    "tracking.system_metrics",
     "env.num_threads",
     "env.thread_affinity_offset",
     "description",

@@ -16,19 +16,25 @@ from typing import IO, Any
 
 from dqn_core.fileio import atomic_write_text
 
-#: Columns of metrics.csv, in order. ``time_s``, ``train/steps_per_second`` (agent
-#: steps) and ``train/frames_per_second`` (emulator frames)
+#: Columns of metrics.csv, in order. ``time_s``, ``train/steps_per_second`` and
+#: ``train/frames_per_second`` (agent steps and emulator frames per second of the
+#: learning phase) and ``train/warmup_steps_per_second`` (before learning starts)
 #: are wall-clock measurements; every other column is a function of the seed.
+#: ``train/episode_return`` is the mean of the episodes that ended in the log
+#: window (empty when none did); ``train/return_last100`` is the mean of the last
+#: 100 episodes (fewer early on), defined at every point once one episode ended.
 METRIC_COLUMNS: tuple[str, ...] = (
     "step",
     "frames",
     "time_s",
     "train/episodes",
     "train/episode_return",
+    "train/return_last100",
     "train/episode_frames",
     "train/epsilon",
     "train/steps_per_second",
     "train/frames_per_second",
+    "train/warmup_steps_per_second",
     "learn/updates",
     "learn/loss",
     "learn/q_mean",
@@ -40,7 +46,15 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval/return_std",
     "eval/episodes",
 )
-WALL_CLOCK_COLUMNS = ("time_s", "train/steps_per_second", "train/frames_per_second")
+WALL_CLOCK_COLUMNS = (
+    "time_s",
+    "train/steps_per_second",
+    "train/frames_per_second",
+    "train/warmup_steps_per_second",
+)
+#: Columns that earlier releases wrote under another name: a file with the old
+#: header is read (and, on resume, rewritten) with the new one.
+RENAMED_COLUMNS = {"train/episode_length": "train/episode_frames"}
 EVAL_COLUMNS: tuple[str, ...] = ("step", "frames", "episode", "score", "length_frames", "truncated")
 
 
@@ -69,12 +83,17 @@ class CsvLog:
             return []
         with self.path.open(newline="") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames is not None and tuple(reader.fieldnames) != self.columns:
+            if reader.fieldnames is None or tuple(reader.fieldnames) == self.columns:
+                return list(reader)
+            # A file from an earlier release: columns it lacks read as empty.
+            names = [RENAMED_COLUMNS.get(n, n) for n in reader.fieldnames]
+            unknown = [n for n in names if n not in self.columns]
+            if unknown or len(set(names)) != len(names):
                 raise ValueError(
                     f"{self.path}: unexpected header {reader.fieldnames}; "
                     f"expected {list(self.columns)}"
                 )
-            return list(reader)
+            return [{RENAMED_COLUMNS.get(k, k): v for k, v in row.items()} for row in reader]
 
     def open(self, keep_until_step: int) -> int:
         """Open for appending, first dropping rows with ``step > keep_until_step``.

@@ -31,6 +31,7 @@ mark and only then trains on; this holds for the final evaluation too.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -58,6 +59,7 @@ from dqn_core.replay import make_replay
 from dqn_core.runlog import EVAL_COLUMNS, METRIC_COLUMNS, CsvLog
 from dqn_core.schedules import LinearSchedule, beta_schedule
 from dqn_core.seeding import Seeds, int_seed, seed_global_libraries, set_determinism
+from dqn_core.system_metrics import SystemSampler
 from dqn_core.tracking import CSV_INDEX_COLUMNS, Tracker, git_commit
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ EVAL_OWED_KEY = "eval_owed"
 #: ``train.total_steps`` the run started with (absent in older checkpoints,
 #: which annealed to the current budget).
 BETA_STEPS_KEY = "beta_steps"
+#: Episodes in train/return_last100 (as Stable-Baselines3's ep_rew_mean).
+RECENT_EPISODES = 100
 
 
 class TrainingInterrupted(Exception):
@@ -120,8 +124,21 @@ class _Window:
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     metrics: dict[str, list[torch.Tensor]] = field(default_factory=dict)
-    started: float = field(default_factory=time.perf_counter)
     start_step: int = 0
+    # Agent steps and loop seconds of the window, before and after learning starts
+    # (evaluations are not counted: throughput is of training alone).
+    warmup_steps: int = 0
+    warmup_time: float = 0.0
+    learn_steps: int = 0
+    learn_time: float = 0.0
+
+    def add_time(self, steps: int, seconds: float, *, learning: bool) -> None:
+        if learning:
+            self.learn_steps += steps
+            self.learn_time += seconds
+        else:
+            self.warmup_steps += steps
+            self.warmup_time += seconds
 
     def add_metrics(self, metrics: dict[str, torch.Tensor]) -> None:
         for k, v in metrics.items():
@@ -229,6 +246,11 @@ class Trainer:
             enabled=config.tracking.mlflow,
             device=str(self.device),
         )
+        self.system = (
+            SystemSampler(self.device)
+            if config.tracking.mlflow and config.tracking.system_metrics
+            else None
+        )
         self.step = 0
         # PER's beta anneals over the budget the run was started with, kept by its
         # checkpoints: extending a run (a larger train.total_steps on resume) leaves the
@@ -236,6 +258,8 @@ class Trainer:
         self.beta: LinearSchedule = beta_schedule(config.replay, t.total_steps)
         self.evaluations = 0
         self.episodes = 0
+        # Returns of the last episodes (train/return_last100), kept by checkpoints.
+        self.recent_returns: collections.deque[float] = collections.deque(maxlen=RECENT_EPISODES)
         self.wall_time = 0.0  # seconds of training before this process (from the checkpoint)
         # The evaluation of ``step`` that a signal cut, owed before any further training
         # (see EVAL_OWED_KEY); None when nothing is owed.
@@ -252,6 +276,7 @@ class Trainer:
             "step": self.step,
             "evaluations": self.evaluations,
             "episodes": self.episodes,
+            "recent_returns": list(self.recent_returns),
             "wall_time": self.wall_time + (time.perf_counter() - self._t0),
             "config_hash": self.config.config_hash(),
             "learner": self.learner.state_dict(),
@@ -278,6 +303,9 @@ class Trainer:
         self.step = int(state["step"])
         self.evaluations = int(state["evaluations"])
         self.episodes = int(state["episodes"])
+        # Checkpoints from before train/return_last100 existed start it empty.
+        self.recent_returns.clear()
+        self.recent_returns.extend(float(r) for r in state.get("recent_returns", ()))
         self.wall_time = float(state["wall_time"])
         self.eval_owed = self._owed_from_state(state.get(EVAL_OWED_KEY), self.step)
         beta_steps = state.get(BETA_STEPS_KEY)
@@ -418,12 +446,16 @@ class Trainer:
                             else int(ep_length[i]) * cfg.frames_per_step
                         )
                         last_return = float(ep_return[i])
+                        self.recent_returns.append(last_return)
                         ep_return[i] = 0.0
                         ep_length[i] = 0
                         self.episodes += 1
                     self.step = after = before + self.num_envs
                     if after >= t.learning_starts:
                         self._learn(before, after, window)
+                    window.add_time(
+                        after - before, clock() - t_start, learning=before >= t.learning_starts
+                    )
                     eval_due = (
                         _crossed(before, after, cfg.eval.every_steps) or after >= t.total_steps
                     )
@@ -539,21 +571,31 @@ class Trainer:
         Values are plain Python scalars or None, so the row can go into a checkpoint.
         """
         cfg = self.config
-        elapsed = time.perf_counter() - window.started
         means = self._check_finite(window)
+        w = window
         row: dict[str, Any] = {
             "step": self.step,
             "frames": cfg.steps_to_frames(self.step),
             "time_s": round(self.wall_time + time.perf_counter() - self._t0, 3),
             "train/episodes": self.episodes,
             "train/episode_return": float(np.mean(window.returns)) if window.returns else None,
+            "train/return_last100": (
+                float(np.mean(self.recent_returns)) if self.recent_returns else None
+            ),
             "train/episode_frames": float(np.mean(window.lengths)) if window.lengths else None,
             "train/epsilon": epsilon if epsilon is not None else self.learner.epsilon(self.step),
-            "train/steps_per_second": round(
-                (self.step - window.start_step) / max(elapsed, 1e-9), 2
+            # Learning-phase and warm-up throughput apart: the fast random warm-up
+            # would otherwise dwarf the learning phase on a chart.
+            "train/steps_per_second": (
+                round(w.learn_steps / max(w.learn_time, 1e-9), 2) if w.learn_steps else None
             ),
-            "train/frames_per_second": round(
-                cfg.steps_to_frames(self.step - window.start_step) / max(elapsed, 1e-9), 2
+            "train/frames_per_second": (
+                round(cfg.steps_to_frames(w.learn_steps) / max(w.learn_time, 1e-9), 2)
+                if w.learn_steps
+                else None
+            ),
+            "train/warmup_steps_per_second": (
+                round(w.warmup_steps / max(w.warmup_time, 1e-9), 2) if w.warmup_steps else None
             ),
             "learn/updates": self.learner.updates,
             "learn/loss": means.get("loss"),
@@ -571,11 +613,12 @@ class Trainer:
         self.metrics_log.append([row])
         self._track(row)
         if self.quiet or not cfg.tracking.progress or not sys.stderr.isatty():
+            speed = row["train/steps_per_second"] or row["train/warmup_steps_per_second"]
             log.info(
-                "step %d (%d frames) %.0f steps/s return %s",
+                "step %d (%d frames) %s steps/s return %s",
                 self.step,
                 row["frames"],
-                row["train/steps_per_second"],
+                "-" if speed is None else f"{speed:.0f}",
                 "-"
                 if row["train/episode_return"] is None
                 else f"{row['train/episode_return']:.1f}",
@@ -603,6 +646,8 @@ class Trainer:
             and v is not None
             and not (isinstance(v, float) and math.isnan(v))
         }
+        if self.system is not None:
+            metrics.update(self.system.sample())
         self.tracker.log_metrics(metrics, step_frames=int(row["frames"]))
         self.tracker.flush()
 

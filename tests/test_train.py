@@ -234,6 +234,11 @@ def test_sigkill_then_resume_is_continuous_and_mlflow_matches(tmp_path):
             history[m.step] = m.value
         expected = {int(r["frames"]): float(r[key]) for r in rows if r[key] != ""}
         assert history == pytest.approx(expected), key
+    # System metrics come with every log point (by both processes), at its frame count.
+    cpu = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+    rss = client.get_metric_history(run.info.run_id, "system/process_memory_rss_megabytes")
+    assert {m.step for m in cpu} == {m.step for m in rss} == {int(r["frames"]) for r in rows}
+    assert all(0 <= m.value <= 100 for m in cpu) and all(m.value > 50 for m in rss)
     # The final score (raw and HNS) is a metric of the run and of its one model,
     # named after the run; the run's small files are artifacts.
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -381,3 +386,45 @@ def test_extending_a_prioritized_run_keeps_its_beta_schedule(tmp_path):
         for r in read_csv(tmp_path / "fresh" / "metrics.csv")
     }
     assert fresh[600] == pytest.approx(0.7)
+
+
+def test_throughput_is_split_at_learning_start_and_returns_carry_over_windows(tmp_path):
+    """Warm-up and learning-phase steps/s are separate columns; return_last100 has no gaps.
+
+    CartPole's short episodes end in most log windows, but not all; the
+    last-100 mean must be defined at every point after the first episode, and,
+    while fewer than 100 episodes have ended, equal the mean of all of them
+    (rebuilt here from the window means and episode counts).
+    """
+    sets = [
+        "train.total_steps=1200",
+        "train.learning_starts=300",
+        "train.log_every_steps=20",
+        "eval.every_steps=1200",
+        "eval.episodes=1",
+        "tracking.mlflow=false",
+        "tracking.progress=false",
+        "train.torch_threads=1",
+    ]
+    train(load_config("cartpole", sets=sets), tmp_path / "run", quiet=True)
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    for r in rows:
+        learning = int(r["step"]) > 300
+        assert (r["train/steps_per_second"] != "") == learning, r
+        assert (r["train/frames_per_second"] != "") == learning, r
+        assert (r["train/warmup_steps_per_second"] != "") == (not learning), r
+    total, episodes, gaps = 0.0, 0, 0
+    for r in rows:
+        ended = int(r["train/episodes"]) - episodes
+        episodes += ended
+        if ended:
+            total += ended * float(r["train/episode_return"])
+        else:
+            gaps += r["train/episode_return"] == ""
+        if episodes == 0:
+            assert r["train/return_last100"] == ""
+        elif episodes <= 100:
+            assert float(r["train/return_last100"]) == pytest.approx(total / episodes)
+        else:
+            assert r["train/return_last100"] != ""
+    assert gaps > 0 and episodes > 10  # the case the column exists for did happen
