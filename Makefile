@@ -10,7 +10,7 @@ CORES ?= 2
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_CPU ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: venv install smoke test lint typecheck workflow-lint hadolint pytest pytest-slow-ci slow bench clean
+.PHONY: venv install smoke test lint typecheck workflow-lint hadolint pytest pytest-slow-ci slow bench ui-test clean
 .PHONY: dry-run-suites pins pins-check report-html image sif container-test
 
 $(BIN)/python:
@@ -119,6 +119,15 @@ container-test: install
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -v -p no:cacheprovider -m container tests/test_container.py
+
+# The MLflow UI of the smoke store in headless Chromium (Debian's package; needs
+# root to install it) driven by playwright (its driver only, no browser download).
+# Screenshots land in docs/img/.
+ui-test: install
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/pip install -q 'playwright>=1.45'
+	@test -f results/mlflow.db || $(MAKE) smoke
+	PATH=$(abspath $(BIN)):$$PATH DQN_UI_SCREENSHOTS=$(abspath docs/img) $(BIN)/pytest -v -p no:cacheprovider -m browser tests/test_ui_browser.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .snakemake

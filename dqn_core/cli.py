@@ -72,10 +72,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             "%s; checkpoint written, run `dqn train` again with the same arguments to resume", exc
         )
         return 128 + exc.signum
+    std = summary["final_eval_std"]
     print(
         f"{summary['run_name']}: {summary['steps']} steps ({summary['frames']} frames), "
-        f"final evaluation {summary['final_eval_mean']:.2f} +- {summary['final_eval_std']:.2f} "
-        f"over {summary['final_eval_episodes']} episodes -> {run_dir}"
+        f"final evaluation {summary['final_eval_mean']:.2f}"
+        + ("" if std is None else f" +- {std:.2f}")
+        + f" over {summary['final_eval_episodes']} episodes -> {run_dir}"
     )
     return 0
 

@@ -134,8 +134,12 @@ def _record(results_dir: Path, suite: str, uri: str, metrics: dict[str, float], 
     if readme.is_file():
         client.log_artifact(run_id, str(readme))
     for folder in ("tables", "figures"):
-        if (results_dir / folder).is_dir():
-            client.log_artifacts(run_id, str(results_dir / folder), folder)
+        # Each file on its own: Snakemake's marker of a directory output
+        # (.snakemake_timestamp) and other hidden files are not results.
+        files = sorted((results_dir / folder).glob("*")) if (results_dir / folder).is_dir() else []
+        for file in files:
+            if file.is_file() and not file.name.startswith("."):
+                client.log_artifact(run_id, str(file), folder)
     client.set_terminated(run_id, "FINISHED")
     log.info("suite run %s (%s) recorded: %d metrics, %d runs", name, run_id, len(metrics), runs)
     return str(run_id)

@@ -356,10 +356,11 @@ def log_evaluation(
 
     values: dict[str, float] = {
         "evaluate/score_mean": statistics.fmean(scores),
-        "evaluate/score_std": statistics.pstdev(scores),
         "evaluate/episodes": float(len(scores)),
         "final/score": statistics.fmean(scores),
     }
+    if len(scores) > 1:  # one episode has no spread
+        values["evaluate/score_std"] = statistics.pstdev(scores)
     if hns is not None:
         values["final/hns"] = hns
     try:

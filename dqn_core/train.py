@@ -459,7 +459,7 @@ class Trainer:
                     eval_due = (
                         _crossed(before, after, cfg.eval.every_steps) or after >= t.total_steps
                     )
-                    eval_row: dict[str, float] = {}
+                    eval_row: dict[str, float | None] = {}
                     if eval_due:
                         try:
                             eval_row = self._evaluate(should_stop=sig.pending)
@@ -560,7 +560,7 @@ class Trainer:
         window: _Window,
         *,
         epsilon: float | None = None,
-        extra: dict[str, float] | None = None,
+        extra: dict[str, float | None] | None = None,
     ) -> None:
         """Write the metrics row of the current step: the window's statistics and ``extra``."""
         self._write_row({**self._metrics_row(window, epsilon=epsilon), **(extra or {})})
@@ -651,7 +651,9 @@ class Trainer:
         self.tracker.log_metrics(metrics, step_frames=int(row["frames"]))
         self.tracker.flush()
 
-    def _evaluate(self, *, should_stop: Callable[[], bool] | None = None) -> dict[str, float]:
+    def _evaluate(
+        self, *, should_stop: Callable[[], bool] | None = None
+    ) -> dict[str, float | None]:
         """Evaluate at the current step; append eval.csv and return the ``eval/*`` columns.
 
         Raises:
@@ -691,7 +693,8 @@ class Trainer:
         scores = np.array([r.score for r in results])
         row = {
             "eval/return_mean": float(scores.mean()),
-            "eval/return_std": float(scores.std()),
+            # One episode has no spread (a 0 would read as certainty): empty.
+            "eval/return_std": float(scores.std()) if len(scores) > 1 else None,
             "eval/episodes": float(len(scores)),
         }
         self._last_eval = (float(scores.mean()), float(scores.std()), len(scores))
@@ -730,7 +733,7 @@ class Trainer:
             "episodes": self.episodes,
             "updates": self.learner.updates,
             "final_eval_mean": mean,
-            "final_eval_std": std,
+            "final_eval_std": std if n > 1 else None,
             "final_eval_episodes": n,
             "wall_time_s": round(self.wall_time + time.perf_counter() - self._t0, 3),
             "config_hash": cfg.config_hash(),

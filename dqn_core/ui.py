@@ -66,10 +66,12 @@ def _old_root(location: str, name: str) -> str | None:
 def relocate_store(results_root: Path) -> dict[str, str]:
     """Point a moved store's artifact paths at ``<results_root>/mlartifacts``.
 
-    An experiment whose artifact location ``<old>/mlartifacts/<name>`` no longer
-    exists while ``<results_root>/mlartifacts/<name>`` does has every path
-    starting with ``<old>/`` rewritten (experiments, runs, logged models, model
-    versions), in one transaction. Nothing changes for a store in its place.
+    An experiment whose artifact location is ``<old>/mlartifacts/<name>`` for
+    another folder ``<old>``, while ``<results_root>/mlartifacts/<name>`` exists,
+    has every path starting with ``<old>/`` rewritten (experiments, runs, logged
+    models, model versions), in one transaction. This holds whether or not
+    ``<old>`` still exists: a copy shows its own artifacts, not the original's
+    (which may change or go). Nothing changes for a store in its place.
 
     Returns:
         ``{old root: new root}`` of what was rewritten (empty if nothing moved).
@@ -84,7 +86,7 @@ def relocate_store(results_root: Path) -> dict[str, str]:
         rows = con.execute("SELECT name, artifact_location FROM experiments").fetchall()
         for name, location in rows:
             old = _old_root(location or "", name)
-            if old is None or old == new or Path(old, "mlartifacts", name).exists():
+            if old is None or old == new or Path(old).resolve() == root:
                 continue
             if Path(root, "mlartifacts", name).exists():
                 moved[old] = new

@@ -35,6 +35,7 @@ def test_the_suite_run_holds_tables_figures_readme_and_aggregates(tmp_path: Path
     for part in ("tables", "figures", "README.md"):
         src = COMMITTED / part
         (shutil.copytree if src.is_dir() else shutil.copy)(src, results / part)
+    (results / "figures" / ".snakemake_timestamp").write_text("")  # a directory output's marker
     uri = f"sqlite:///{(tmp_path / 'results' / 'mlflow.db').as_posix()}"
     run_id = record_suite_run(results, "atari100k", uri=uri)
     assert run_id is not None
@@ -53,6 +54,7 @@ def test_the_suite_run_holds_tables_figures_readme_and_aggregates(tmp_path: Path
     assert {"README.md", "tables", "figures"} <= top
     figures = {a.path for a in client.list_artifacts(run_id, "figures")}
     assert "figures/iqm_atari100k_400k.png" in figures
+    assert figures == {f"figures/{f.name}" for f in (COMMITTED / "figures").iterdir()}
 
 
 def test_an_unreachable_store_warns_and_returns_none(

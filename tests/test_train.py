@@ -96,6 +96,10 @@ def test_tiny_run_writes_every_file(tmp_path):
     losses = [float(r["learn/loss"]) for r in rows if r["learn/loss"]]
     assert losses and all(v == v for v in losses)
     assert int(rows[-1]["learn/updates"]) == (900 - 200) // 4 + 1
+    # One evaluation episode (eval.episodes=1) has no spread: the std is empty, not 0.
+    evaluated = [r for r in rows if r["eval/return_mean"]]
+    assert len(evaluated) == 2 and all(r["eval/return_std"] == "" for r in evaluated)
+    assert summary["final_eval_std"] is None
 
 
 def test_same_seed_twice_is_identical(tmp_path):

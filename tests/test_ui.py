@@ -58,14 +58,18 @@ def test_a_copied_results_folder_keeps_its_artifacts(tmp_path: Path) -> None:
     assert relocate_store(b) == {}  # idempotent
 
 
-def test_a_store_whose_old_place_still_exists_is_left_alone(tmp_path: Path) -> None:
+def test_a_copy_shows_its_own_artifacts_while_the_original_exists(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     run_id = make_store(a)
     shutil.copytree(a, b)
-    assert relocate_store(b) == {}  # the original still holds the artifacts
+    assert relocate_store(b) == {a.resolve().as_posix(): b.resolve().as_posix()}
+    assert relocate_store(a) == {}  # the original is untouched, still in its place
+    (b / "mlartifacts" / "smoke" / run_id / "artifacts" / "files" / "note.txt").write_text("b\n")
     (tmp_path / "d").mkdir()
-    assert read_artifact(b, run_id, tmp_path / "d") == "hello\n"
+    assert read_artifact(b, run_id, tmp_path / "d") == "b\n"  # the copy's file, not a's
+    (tmp_path / "e").mkdir()
+    assert read_artifact(a, run_id, tmp_path / "e") == "hello\n"
 
 
 def test_missing_store_is_named(tmp_path: Path) -> None:
