@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_CPU ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: venv install smoke test lint typecheck workflow-lint hadolint pytest pytest-slow-ci slow bench ui-test clean
-.PHONY: dry-run-suites pins pins-check report-html image sif container-test
+.PHONY: dry-run-suites pins pins-check report-html image sif container-test cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,9 @@ bench: install
 #   make sif              turn the image into dqn-harness.sif for --use-singularity
 #   make container-test   opt-in, slow, root: podman build on a debootstrapped base,
 #                         dqn --help and a tiny dqn train in the image, the suite via the shim
+#   make cluster-test     opt-in, ~10 min, root: a one-node SLURM cluster (Debian's slurm-wlm)
+#                         and an mlflow server on 127.0.0.1, the smoke suite through the slurm
+#                         profile with a requeued and a cancelled job; stops every daemon after
 
 IMAGE ?= dqn-harness:0.1.0
 CONTAINER_ENGINE ?= docker
@@ -119,6 +122,15 @@ container-test: install
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -v -p no:cacheprovider -m container tests/test_container.py
+
+# Needs root. Debian's SLURM 22.05 (slurmdbd and MariaDB for sacct) and munge;
+# scripts/cluster/slurm-cluster.sh starts them with every file in a temporary
+# directory, and the test stops them (by pidfile) however it ends.
+cluster-test: install
+	@command -v slurmctld >/dev/null && command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      slurm-wlm munge slurmdbd mariadb-server >/dev/null)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -v -rA -p no:cacheprovider -m cluster tests/test_cluster.py
 
 # The MLflow UI of the smoke store in headless Chromium (Debian's package; needs
 # root to install it) driven by playwright (its driver only, no browser download).

@@ -18,7 +18,9 @@ rule train:
     output:
         summary=f"{results_dir(SUITE)}/runs/{{preset}}/{{game}}/seed{{seed}}/summary.json",
     log:
-        # Appended to, so a resumed run keeps the story of its earlier attempts.
+        # Snakemake deletes it when it starts the job, so it tells the latest
+        # attempt only (a resumed one says "resuming from ckpt-..."); on a
+        # cluster, a failed attempt's SLURM log is kept (docs/workflow.md).
         f"{results_dir(SUITE)}/logs/train/{{preset}}/{{game}}/seed{{seed}}.log",
     benchmark:
         f"{results_dir(SUITE)}/benchmarks/train/{{preset}}/{{game}}/seed{{seed}}.tsv"
