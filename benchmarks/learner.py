@@ -27,8 +27,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from dqn_core.agent.learner import Learner
 from dqn_core.config import from_dict
-from dqn_core.learner import Learner
 from dqn_core.replay import Batch
 from dqn_core.seeding import Seeds
 

@@ -41,9 +41,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from train_throughput import cpu_ticks  # noqa: E402
 
+from dqn_core.agent.learner import Learner  # noqa: E402
 from dqn_core.config import load_config  # noqa: E402
 from dqn_core.envs import make_vec_env  # noqa: E402
-from dqn_core.learner import Learner  # noqa: E402
 from dqn_core.replay import make_replay  # noqa: E402
 from dqn_core.seeding import Seeds  # noqa: E402
 

@@ -80,7 +80,7 @@ def run_ours(
     compile_mode: str = "none",
 ) -> tuple[float, float, dict[str, float]]:
     from dqn_core.config import load_config
-    from dqn_core.train import Trainer
+    from dqn_core.run.train import Trainer
 
     sets = [
         "env.game=Pong",
@@ -169,8 +169,8 @@ def run_sb3(steps: int, learning_starts: int, device: str) -> tuple[float, float
 def learner_updates_per_second(optimizer: str, n: int, device: str, compile_mode: str) -> float:
     import numpy as np
 
+    from dqn_core.agent.learner import Learner
     from dqn_core.config import load_config
-    from dqn_core.learner import Learner
     from dqn_core.replay import Batch
     from dqn_core.seeding import Seeds
 

@@ -61,7 +61,7 @@ def _resolve_train_config(args: argparse.Namespace) -> object:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dqn_core.train import TrainingInterrupted, train
+    from dqn_core.run.train import TrainingInterrupted, train
 
     cfg = _resolve_train_config(args)
     run_dir = Path(args.run_dir)
@@ -83,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dqn_core.evaluate import evaluate_run
+    from dqn_core.run.evaluate import evaluate_run
 
     out = evaluate_run(
         Path(args.run_dir),

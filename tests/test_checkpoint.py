@@ -23,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dqn_core import fileio
-from dqn_core.checkpoint import (
+from dqn_core.fileio import is_temp_name
+from dqn_core.run.checkpoint import (
     MANIFEST_NAME,
     CheckpointError,
     CheckpointManager,
@@ -32,7 +33,6 @@ from dqn_core.checkpoint import (
     load_checkpoint,
     validate_state,
 )
-from dqn_core.fileio import is_temp_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,7 +163,7 @@ def test_saving_an_older_step_supersedes_newer_checkpoints(
     manager = CheckpointManager(tmp_path, keep=3)
     for step in (100, 200, 300):
         manager.save(_state(step), step)
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         manager.save(_state(250), 250)
     assert "ckpt-000000000300.pt" in caplog.text and "newer" in caplog.text
     assert [i.step for i in manager.checkpoints()] == [250, 200, 100]
@@ -195,7 +195,7 @@ def test_corrupted_newest_falls_back_with_a_warning(
     data = bytearray(new.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in a tensor payload
     new.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         found = manager.latest()
     assert found is not None and found[1] == old and found[0]["step"] == 100
     assert new.name in caplog.text and "sha256" in caplog.text
@@ -206,7 +206,7 @@ def test_truncated_newest_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFi
     manager, old, new = _two(tmp_path)
     with open(new, "r+b") as fh:
         fh.truncate(new.stat().st_size // 3)
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         found = manager.latest()
     assert found is not None and found[1] == old
     assert new.name in caplog.text and "truncated" in caplog.text
@@ -217,7 +217,7 @@ def test_truncated_newest_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFi
 def test_missing_listed_file_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     manager, old, new = _two(tmp_path)
     new.unlink()
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         found = manager.latest()
     assert found is not None and found[1] == old
     assert "missing" in caplog.text and new.name in caplog.text
@@ -245,12 +245,12 @@ def test_unlisted_complete_file_is_loaded_with_a_warning(
             raise OSError(errno.EIO, "Input/output error")
         return real(path, obj, **kw)
 
-    monkeypatch.setattr("dqn_core.checkpoint.atomic_write_json", manifest_fails)
+    monkeypatch.setattr("dqn_core.run.checkpoint.atomic_write_json", manifest_fails)
     with pytest.raises(CheckpointError, match=r"updating .*manifest\.json failed"):
         manager.save(_state(200), 200)
     monkeypatch.undo()
     assert [e["step"] for e in _manifest(tmp_path)["checkpoints"]] == [100]
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         found = manager.latest()
     assert found is not None and found[0]["step"] == 200
     assert "not listed" in caplog.text
@@ -264,7 +264,7 @@ def test_a_garbage_manifest_does_not_block_resume(
 ) -> None:
     manager, _, new = _two(tmp_path)
     (tmp_path / MANIFEST_NAME).write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         found = manager.latest()
     assert found is not None and found[1] == new
     assert "unreadable" in caplog.text
@@ -279,7 +279,7 @@ def test_manifest_entries_cannot_point_outside_the_directory(
         {"file": "../ckpt-000000009999.pt", "step": 9999, "sha256": "0" * 64, "size": 1}
     )
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         assert [i.step for i in manager.checkpoints()] == [200, 100]
     assert "malformed entry" in caplog.text
 
@@ -305,7 +305,7 @@ def test_a_malicious_pickle_is_refused_without_running_it(
     with pytest.raises(CheckpointError, match="unsafe payload") as info:
         manager.load(evil)
     assert "weights_only=True" in str(info.value)
-    with caplog.at_level(logging.WARNING, logger="dqn_core.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.checkpoint"):
         found = manager.latest()
     assert found is not None and found[1] == new  # fell back past the planted file
     assert not marker.exists()
@@ -438,7 +438,7 @@ _KILLED_WRITER = textwrap.dedent(
     import sys, time
     import torch
     from dqn_core import fileio
-    from dqn_core.checkpoint import CheckpointManager
+    from dqn_core.run.checkpoint import CheckpointManager
 
     real_write = fileio.HashingWriter.write
 

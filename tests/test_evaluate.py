@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dqn_core.config import load_config
-from dqn_core.evaluate import evaluate_policy
+from dqn_core.run.evaluate import evaluate_policy
 
 
 def always_left(obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
@@ -17,14 +17,14 @@ def always_left(obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np
 
 def test_all_episodes_within_the_budget_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
     cfg = load_config("cartpole")
-    with caplog.at_level(logging.WARNING, logger="dqn_core.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.evaluate"):
         results = evaluate_policy(always_left, cfg, index=0, episodes=3, max_steps=1000)
     assert len(results) == 3 and not caplog.records
 
 
 def test_a_budget_that_cuts_episodes_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     cfg = load_config("cartpole")
-    with caplog.at_level(logging.WARNING, logger="dqn_core.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.evaluate"):
         results = evaluate_policy(always_left, cfg, index=0, episodes=50, max_steps=30)
     assert 1 <= len(results) < 50
     (record,) = caplog.records

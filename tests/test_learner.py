@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from dqn_core.agent.learner import Learner
+from dqn_core.agent.optim import DQNRMSprop
+from dqn_core.agent.policy import epsilon_greedy, exploration_draws
 from dqn_core.config import RunConfig, from_dict
-from dqn_core.learner import DQNRMSprop, Learner
-from dqn_core.policy import epsilon_greedy, exploration_draws
 from dqn_core.replay import Batch, n_step_returns
 from dqn_core.seeding import Seeds
 

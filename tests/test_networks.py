@@ -10,21 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_core.config import AgentConfig, ConfigError, from_dict, load_config
-from dqn_core.envs import clip_reward, make_vec_env
-from dqn_core.learner import Learner
-from dqn_core.networks import (
+from dqn_core.agent.layers import NoisyLinear
+from dqn_core.agent.learner import Learner
+from dqn_core.agent.networks import QNetwork, build_network
+from dqn_core.agent.schedules import beta_schedule
+from dqn_core.agent.torsos import (
     DERTorso,
     MLPTorso,
     NatureTorso,
-    NoisyLinear,
-    QNetwork,
-    build_network,
     der_conv_output,
     nature_conv_output,
 )
+from dqn_core.config import AgentConfig, ConfigError, from_dict, load_config
+from dqn_core.envs import clip_reward, make_vec_env
 from dqn_core.replay import make_replay
-from dqn_core.schedules import beta_schedule
 from dqn_core.seeding import Seeds
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_core.config import ConfigError, load_config, preset_names
-from dqn_core.learner import Learner, describe_presets
+from dqn_core.agent.learner import Learner
+from dqn_core.config import ConfigError, describe_presets, load_config, preset_names
 from dqn_core.replay import Batch
 from dqn_core.seeding import Seeds
 

@@ -21,8 +21,8 @@ from test_replay import (
     scenarios,
 )
 
+from dqn_core.agent.schedules import LinearSchedule
 from dqn_core.prioritized import PrioritizedReplayMemory, importance_weights
-from dqn_core.schedules import LinearSchedule
 from dqn_core.sumtree import SumTree, tree_leaves, tree_nbytes
 
 # ---------------------------------------------------------------- sum tree
@@ -227,8 +227,8 @@ def test_update_priorities_checks_input_skips_stale_slots_and_keeps_the_last_rep
 
 
 def test_beta_anneals_linearly_over_the_run() -> None:
+    from dqn_core.agent.schedules import beta_schedule
     from dqn_core.config import ReplayConfig
-    from dqn_core.schedules import beta_schedule
 
     beta = beta_schedule(ReplayConfig(priority_beta_start=0.4, priority_beta_end=1.0), 1000)
     assert isinstance(beta, LinearSchedule)

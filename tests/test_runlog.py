@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from dqn_core.runlog import METRIC_COLUMNS, CsvLog
+from dqn_core.run.runlog import METRIC_COLUMNS, CsvLog
 
 
 def test_truncates_to_the_checkpoint_step_and_appends(tmp_path):

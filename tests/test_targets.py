@@ -1,4 +1,4 @@
-"""The TD maths of dqn_core.targets against values computed by hand."""
+"""The TD maths of dqn_core.agent.targets against values computed by hand."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dqn_core.replay import n_step_returns
-from dqn_core.targets import (
+from dqn_core.agent.targets import (
     categorical_cross_entropy,
     categorical_kl,
     categorical_projection,
@@ -22,6 +21,7 @@ from dqn_core.targets import (
     mse_loss,
     td_target,
 )
+from dqn_core.replay import n_step_returns
 
 
 def t(*values: float) -> torch.Tensor:

@@ -15,10 +15,10 @@ import pytest
 import torch
 from conftest import learning_threads_overrides
 
-from dqn_core.checkpoint import CheckpointManager
 from dqn_core.config import load_config
-from dqn_core.runlog import WALL_CLOCK_COLUMNS
-from dqn_core.train import Trainer, train
+from dqn_core.run.checkpoint import CheckpointManager
+from dqn_core.run.runlog import WALL_CLOCK_COLUMNS
+from dqn_core.run.train import Trainer, train
 
 pytestmark = pytest.mark.integration
 

@@ -36,9 +36,9 @@ from typing import Any
 
 import pytest
 
-from dqn_core.checkpoint import MANIFEST_NAME, list_checkpoints, load_checkpoint
 from dqn_core.config import RunConfig, load_config
 from dqn_core.fileio import is_temp_name
+from dqn_core.run.checkpoint import MANIFEST_NAME, list_checkpoints, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 

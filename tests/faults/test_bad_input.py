@@ -32,16 +32,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dqn_core import cli
-from dqn_core.checkpoint import (
+from dqn_core.agent.learner import Learner
+from dqn_core.config import field_docs, from_dict
+from dqn_core.run.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     CheckpointError,
     checkpoint_name,
     load_checkpoint,
 )
-from dqn_core.config import field_docs, from_dict
-from dqn_core.evaluate import evaluate_run
-from dqn_core.learner import Learner
+from dqn_core.run.evaluate import evaluate_run
 
 from . import (
     RunSpec,

@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dqn_core.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-from dqn_core.evaluate import EvaluationStopped, evaluate_policy
-from dqn_core.runlog import METRIC_COLUMNS, WALL_CLOCK_COLUMNS
-from dqn_core.train import EVAL_OWED_KEY, Trainer, TrainingInterrupted, train
+from dqn_core.run.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
+from dqn_core.run.evaluate import EvaluationStopped, evaluate_policy
+from dqn_core.run.runlog import METRIC_COLUMNS, WALL_CLOCK_COLUMNS
+from dqn_core.run.train import EVAL_OWED_KEY, Trainer, TrainingInterrupted, train
 
 from . import (
     EVAL_EVERY,

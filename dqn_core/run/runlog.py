@@ -46,6 +46,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "eval/return_std",
     "eval/episodes",
 )
+#: Columns that index a metrics.csv row (MLflow's step and timestamp); the rest are metrics.
+INDEX_COLUMNS: tuple[str, ...] = ("step", "frames", "time_s")
 WALL_CLOCK_COLUMNS = (
     "time_s",
     "train/steps_per_second",

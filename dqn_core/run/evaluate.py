@@ -24,12 +24,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from dqn_core.config import RunConfig
-from dqn_core.envs import make_env, make_vec_env
+from dqn_core.envs import make_vec_env
 from dqn_core.seeding import int_seed
 
 log = logging.getLogger(__name__)
@@ -155,126 +154,3 @@ def evaluate_policy(
     finally:
         env.close()
     return results
-
-
-def record_video(
-    policy: Policy,
-    config: RunConfig,
-    path: Path,
-    *,
-    epsilon: float | None = None,
-    max_steps: int = 4500,
-    fps: int = 15,
-) -> Path:
-    """Record one evaluation episode (the emulator's RGB screen) to ``path``.
-
-    The container is chosen by the suffix: ``.mp4`` (mp4v) or ``.avi`` (MJPG),
-    written with OpenCV so no extra dependency is needed. One frame per agent
-    step, at most ``max_steps`` steps (default: 5 minutes at 15 fps).
-    """
-    import cv2
-
-    if config.env.protocol == "classic":
-        raise ValueError("video: only Atari games can be recorded (classic envs have no screen)")
-    suffix = path.suffix.lower()
-    codecs = {".mp4": "mp4v", ".avi": "MJPG"}
-    if suffix not in codecs:
-        raise ValueError(f"video: {path.name}: use a .mp4 or .avi file name")
-    epsilon = config.eval.epsilon if epsilon is None else epsilon
-    env = make_env(config, int_seed(config.seed, "video"), evaluation=True)
-    rng = np.random.default_rng(int_seed(config.seed, "video_policy"))
-    ale = env.unwrapped.ale  # type: ignore[attr-defined]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    try:
-        obs, _ = env.reset()
-        for _ in range(max_steps):
-            frame = ale.getScreenRGB()
-            if writer is None:
-                h, w = frame.shape[:2]
-                fourcc = cv2.VideoWriter.fourcc(*codecs[suffix])
-                writer = cv2.VideoWriter(str(path), fourcc, fps, (w * 2, h * 2))
-                if not writer.isOpened():
-                    raise OSError(f"video: OpenCV cannot write {path}")
-            big = cv2.resize(
-                frame, (frame.shape[1] * 2, frame.shape[0] * 2), interpolation=cv2.INTER_NEAREST
-            )
-            writer.write(cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
-            action = policy(np.asarray(obs)[None], epsilon, rng)
-            obs, _, terminated, truncated, _ = env.step(int(action[0]))
-            if terminated or truncated:
-                break
-    finally:
-        if writer is not None:
-            writer.release()
-        env.close()
-    return path
-
-
-def evaluate_run(
-    run_dir: Path,
-    *,
-    checkpoint: Path | None = None,
-    episodes: int | None = None,
-    out: Path | None = None,
-    video: Path | None = None,
-) -> Path:
-    """``dqn evaluate``: evaluate a run's checkpoint by its protocol.
-
-    Loads ``run_dir/config.yaml`` and the newest valid checkpoint (or
-    ``checkpoint``), plays ``episodes`` evaluation episodes and writes them to
-    ``out`` (default ``run_dir/evaluate.csv``, same columns as ``eval.csv``).
-    """
-    import torch
-
-    from dqn_core.checkpoint import CheckpointManager
-    from dqn_core.config import ConfigError, from_dict, load_yaml
-    from dqn_core.fileio import atomic_write_text
-    from dqn_core.learner import Learner
-    from dqn_core.runlog import EVAL_COLUMNS
-    from dqn_core.seeding import Seeds
-
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.exists():
-        raise ConfigError(
-            f"--run-dir: {run_dir} has no config.yaml (not a dqn-harness run directory)"
-        )
-    config = from_dict(load_yaml(cfg_path))
-    manager = CheckpointManager(run_dir / "checkpoints", keep=config.train.keep_checkpoints)
-    if checkpoint is not None:
-        state = manager.load(checkpoint)
-    else:
-        found = manager.latest()
-        if found is None:
-            raise ConfigError(f"--run-dir: {run_dir} has no checkpoint to evaluate yet")
-        state, checkpoint = found
-    probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
-    learner = Learner(
-        config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)
-    )
-    probe.close()
-    learner.load_state_dict(state["learner"])
-    learner.online.eval()
-    step = int(state["step"])
-    results = evaluate_policy(learner.act, config, index=1_000_000 + step, episodes=episodes)
-    frames = config.steps_to_frames(step)
-    lines = [",".join(EVAL_COLUMNS)]
-    lines += [
-        f"{step},{frames},{r.episode},{r.score!r},{r.length_frames},{int(r.truncated)}"
-        for r in results
-    ]
-    default_out = run_dir / "evaluate.csv"
-    out = out if out is not None else default_out
-    atomic_write_text(out, "\n".join(lines) + "\n")
-    if video is not None:
-        record_video(learner.act, config, video)
-    if config.tracking.mlflow and results and out.resolve() == default_out.resolve():
-        # The run's final evaluation (the workflow's): onto its MLflow run too.
-        from dqn_core import reference
-        from dqn_core.tracking import log_evaluation
-
-        scores = [float(r.score) for r in results]
-        hns = reference.game_hns(config.env.game, sum(scores) / len(scores))
-        files = [out] + ([video] if video is not None and video.is_file() else [])
-        log_evaluation(run_dir, scores, frames, files, hns)
-    return out

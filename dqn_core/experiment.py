@@ -1,0 +1,161 @@
+"""Runs as the harness makes them: the training loop and ``dqn evaluate``, recorded in MLflow.
+
+The run loop (:mod:`dqn_core.run`) knows no MLflow: it writes to a
+:class:`~dqn_core.run.sink.RunSink`. This module is where the harness plugs the
+MLflow :class:`~dqn_core.tracking.Tracker` (plus system metrics) into it and
+human-normalises final scores with the reference tables. ``dqn train`` and
+``dqn evaluate`` call :func:`train` and :func:`evaluate_run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dqn_core.agent.device import resolve_device
+from dqn_core.agent.learner import Learner
+from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml
+from dqn_core.envs import make_vec_env
+from dqn_core.fileio import atomic_write_text
+from dqn_core.results.reference import game_hns
+from dqn_core.run.checkpoint import CheckpointManager
+from dqn_core.run.evaluate import evaluate_policy
+from dqn_core.run.runlog import EVAL_COLUMNS
+from dqn_core.run.sink import RunSink
+from dqn_core.run.train import train as train_run
+from dqn_core.run.video import record_video
+from dqn_core.seeding import Seeds, int_seed
+from dqn_core.system_metrics import SystemSampler
+from dqn_core.tracking import Tracker, log_evaluation
+
+
+class SystemMetricsSink:
+    """A sink that adds ``system/*`` metrics (CPU, memory, GPU) to every metrics row of another.
+
+    Sampled by the loop's own calls, so the values share the row's step; MLflow's
+    system-metrics thread would keep its own step counter.
+    """
+
+    def __init__(self, inner: Tracker, sampler: SystemSampler) -> None:
+        self.inner = inner
+        self.sampler = sampler
+
+    def start(self) -> str | None:
+        return self.inner.start()
+
+    def log_metrics(self, metrics: Mapping[str, float], step_frames: int) -> None:
+        self.inner.log_metrics({**metrics, **self.sampler.sample()}, step_frames=step_frames)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> bool:
+        return self.inner.log_artifact(path, artifact_path)
+
+    def log_model(
+        self,
+        module: torch.nn.Module,
+        name: str = "policy",
+        *,
+        input_example: Any = None,
+        metrics: Mapping[str, float] | None = None,
+        step_frames: int = 0,
+    ) -> str | None:
+        return self.inner.log_model(
+            module, name, input_example=input_example, metrics=metrics, step_frames=step_frames
+        )
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.inner.finish(status)
+
+
+def mlflow_sink(config: RunConfig, run_dir: Path, *, tracking_uri: str | None = None) -> RunSink:
+    """The MLflow tracker of a run (off when ``tracking.mlflow`` is false), with system metrics.
+
+    Raises:
+        ConfigError: ``train.device`` names a device that is absent (checked first:
+            a bad device must not leave a run directory).
+    """
+    device = resolve_device(config.train.device)
+    tracker = Tracker(
+        config, Path(run_dir), uri=tracking_uri, enabled=config.tracking.mlflow, device=str(device)
+    )
+    if config.tracking.mlflow and config.tracking.system_metrics:
+        return SystemMetricsSink(tracker, SystemSampler(device))
+    return tracker
+
+
+def train(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """``dqn train``: train (or resume) one run, recorded in MLflow; returns its summary.
+
+    :func:`dqn_core.run.train.train` with the MLflow sink and the human
+    normalisation of the reference scores.
+    """
+    sink = mlflow_sink(config, Path(run_dir), tracking_uri=tracking_uri)
+    return train_run(config, Path(run_dir), sink=sink, normalizer=game_hns, quiet=quiet)
+
+
+def evaluate_run(
+    run_dir: Path,
+    *,
+    checkpoint: Path | None = None,
+    episodes: int | None = None,
+    out: Path | None = None,
+    video: Path | None = None,
+) -> Path:
+    """``dqn evaluate``: evaluate a run's checkpoint by its protocol.
+
+    Loads ``run_dir/config.yaml`` and the newest valid checkpoint (or
+    ``checkpoint``), plays ``episodes`` evaluation episodes and writes them to
+    ``out`` (default ``run_dir/evaluate.csv``, same columns as ``eval.csv``).
+    """
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.exists():
+        raise ConfigError(
+            f"--run-dir: {run_dir} has no config.yaml (not a dqn-harness run directory)"
+        )
+    config = from_dict(load_yaml(cfg_path))
+    manager = CheckpointManager(run_dir / "checkpoints", keep=config.train.keep_checkpoints)
+    if checkpoint is not None:
+        state = manager.load(checkpoint)
+    else:
+        found = manager.latest()
+        if found is None:
+            raise ConfigError(f"--run-dir: {run_dir} has no checkpoint to evaluate yet")
+        state, checkpoint = found
+    probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
+    learner = Learner(
+        config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)
+    )
+    probe.close()
+    learner.load_state_dict(state["learner"])
+    learner.online.eval()
+    step = int(state["step"])
+    results = evaluate_policy(learner.act, config, index=1_000_000 + step, episodes=episodes)
+    frames = config.steps_to_frames(step)
+    lines = [",".join(EVAL_COLUMNS)]
+    lines += [
+        f"{step},{frames},{r.episode},{r.score!r},{r.length_frames},{int(r.truncated)}"
+        for r in results
+    ]
+    default_out = run_dir / "evaluate.csv"
+    out = out if out is not None else default_out
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    if video is not None:
+        record_video(learner.act, config, video)
+    if config.tracking.mlflow and results and out.resolve() == default_out.resolve():
+        # The run's final evaluation (the workflow's): onto its MLflow run too.
+        scores = [float(r.score) for r in results]
+        hns = game_hns(config.env.game, sum(scores) / len(scores))
+        files = [out] + ([video] if video is not None and video.is_file() else [])
+        log_evaluation(run_dir, scores, frames, files, hns)
+    return out
