@@ -21,9 +21,9 @@ from test_replay import (
     scenarios,
 )
 
-from dqn_core.prioritized import PrioritizedReplayMemory, importance_weights
+from dqn_core.replay.prioritized import PrioritizedReplayMemory, importance_weights
+from dqn_core.replay.sumtree import SumTree, tree_leaves, tree_nbytes
 from dqn_core.schedules import LinearSchedule
-from dqn_core.sumtree import SumTree, tree_leaves, tree_nbytes
 
 # ---------------------------------------------------------------- sum tree
 updates = st.lists(
