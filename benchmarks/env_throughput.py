@@ -49,7 +49,7 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation  # noqa
 
 from dqn_core import envs  # noqa: E402
 from dqn_core.config import RunConfig, from_dict  # noqa: E402
-from dqn_core.games import resolve_game  # noqa: E402
+from dqn_core.envs.games import resolve_game  # noqa: E402
 
 gym.register_envs(ale_py)
 

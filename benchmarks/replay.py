@@ -1,6 +1,6 @@
 """Replay memory benchmark: bytes per transition, add and sample throughput.
 
-Our frame-deduplicated memory (``dqn_core.replay`` / ``dqn_core.prioritized``)
+Our frame-deduplicated memory (``dqn_core.replay``, uniform and prioritized)
 side by side with Stable-Baselines3's ``ReplayBuffer`` (default, and with
 ``optimize_memory_usage=True``), measured in the same process on the same
 stream of Atari-shaped (4, 84, 84) uint8 observations.
@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dqn_core.prioritized import PrioritizedReplayMemory
 from dqn_core.replay import ReplayMemory, available_memory_bytes
+from dqn_core.replay.prioritized import PrioritizedReplayMemory
 
 OBS_SHAPE = (4, 84, 84)
 BATCH = 32

@@ -45,7 +45,7 @@ import pandas as pd
 
 from dqn_core import reference, stats
 from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml
-from dqn_core.games import game_key
+from dqn_core.envs.games import game_key
 
 __all__ = [
     "FRAMES_TOLERANCE",

@@ -32,7 +32,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def _resolve_train_config(args: argparse.Namespace) -> object:
     from dqn_core.config import load_config
-    from dqn_core.games import resolve_game
+    from dqn_core.envs.games import resolve_game
 
     overrides: dict[str, dict[str, object]] = {"env": {}, "train": {}, "tracking": {}}
     if args.game is not None:
@@ -113,7 +113,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_games(args: argparse.Namespace) -> int:
-    from dqn_core import games
+    from dqn_core.envs import games
 
     suites = {
         "atari5": games.ATARI5,

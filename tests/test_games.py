@@ -1,4 +1,4 @@
-"""Tests of dqn_core.games: name resolution, suggestions, table keys, suite lists.
+"""Tests of dqn_core.envs.games: name resolution, suggestions, table keys, suite lists.
 
 The reference tables are read as shipped (``dqn_core/reference/*.csv``), so a
 game added to a table, or a ROM renamed by a new ale-py, fails here.
@@ -13,11 +13,11 @@ import ale_py.roms
 import gymnasium as gym
 import pytest
 
-from dqn_core import games
 from dqn_core.config import ConfigError
-from dqn_core.games import GameInfo, game_key, resolve_game
+from dqn_core.envs import games
+from dqn_core.envs.games import GameInfo, game_key, resolve_game
 
-REFERENCE = Path(games.__file__).resolve().parent / "reference"
+REFERENCE = Path(games.__file__).resolve().parent.parent / "reference"
 
 
 def table_games(filename: str, **where: str) -> set[str]:

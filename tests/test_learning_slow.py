@@ -31,8 +31,8 @@ from conftest import learning_threads_overrides
 from dqn_core.agent.learner import Learner
 from dqn_core.agent.schedules import beta_schedule
 from dqn_core.config import RunConfig, load_config
-from dqn_core.prioritized import importance_weights
 from dqn_core.replay import Batch, n_step_returns
+from dqn_core.replay.prioritized import importance_weights
 from dqn_core.seeding import Seeds
 
 BUDGET_STEPS = 50_000  # environment (= agent) steps

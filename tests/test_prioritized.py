@@ -22,8 +22,8 @@ from test_replay import (
 )
 
 from dqn_core.agent.schedules import LinearSchedule
-from dqn_core.prioritized import PrioritizedReplayMemory, importance_weights
-from dqn_core.sumtree import SumTree, tree_leaves, tree_nbytes
+from dqn_core.replay.prioritized import PrioritizedReplayMemory, importance_weights
+from dqn_core.replay.sumtree import SumTree, tree_leaves, tree_nbytes
 
 # ---------------------------------------------------------------- sum tree
 updates = st.lists(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dqn_core import reference, stats
-from dqn_core.games import display_name, game_key, resolve_game
+from dqn_core.envs.games import display_name, game_key, resolve_game
 
 
 def test_every_file_ships_as_package_data() -> None:

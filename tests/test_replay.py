@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dqn_core.config import ConfigError, RunConfig, from_dict
-from dqn_core.prioritized import PrioritizedReplayMemory
 from dqn_core.replay import (
     STATE_FORMAT,
     Batch,
@@ -31,6 +30,7 @@ from dqn_core.replay import (
     available_memory_bytes,
     make_replay,
 )
+from dqn_core.replay.prioritized import PrioritizedReplayMemory
 
 # ---------------------------------------------------------------- streams
 STEP, LIFE_LOSS, TERMINATED, TRUNCATED = range(4)

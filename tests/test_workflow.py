@@ -159,7 +159,7 @@ def test_shipped_suites_are_the_documented_ones() -> None:
 
 
 def test_suite_games_are_the_catalogue_lists() -> None:
-    games = pytest.importorskip("dqn_core.games")
+    games = pytest.importorskip("dqn_core.envs.games")
     assert load_shipped("atari5")["games"] == list(games.ATARI5)
     assert load_shipped("atari100k")["games"] == list(games.ATARI100K_GAMES)
     assert load_shipped("nature2015")["games"] == list(games.NATURE2015_GAMES)
@@ -316,7 +316,7 @@ def test_bad_override_values_are_caught_before_any_job(tmp_path: Path) -> None:
 
 
 def test_unknown_game_is_caught_before_any_job(tmp_path: Path) -> None:
-    pytest.importorskip("dqn_core.games")
+    pytest.importorskip("dqn_core.envs.games")
     message = refused(tmp_path, *config_args(games=["Pongg"]))
     assert "Pongg" in message and "Pong" in message
 

@@ -114,7 +114,7 @@ def game_hns(game: str, score: float) -> float | None:
     """
     import math
 
-    from dqn_core.games import game_key, is_classic
+    from dqn_core.envs.games import game_key, is_classic
 
     if not math.isfinite(score) or is_classic(game):
         return None

@@ -192,7 +192,7 @@ def _check_against_package(suite, source):
         except ConfigError as exc:
             problems.append(f"  - preset {preset} with this suite's settings: {exc}")
     try:
-        from dqn_core import games as catalogue
+        from dqn_core.envs import games as catalogue
     except ImportError:
         catalogue = None
     resolve = getattr(catalogue, "resolve_game", None)

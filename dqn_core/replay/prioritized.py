@@ -25,7 +25,7 @@ run started with). :func:`importance_weights` is the weight formula.
 
 Storage, n-step windows and validity are those of
 :class:`~dqn_core.replay.ReplayMemory`; the only addition is a
-:class:`~dqn_core.sumtree.SumTree` over the slots whose leaves hold
+:class:`~dqn_core.replay.sumtree.SumTree` over the slots whose leaves hold
 ``p^alpha`` for sampleable transitions and 0 for every other slot, so a slot
 that cannot be rebuilt is never drawn. A batch is drawn stratified: the total
 is cut into ``B`` equal segments and one prefix value is drawn uniformly in
@@ -41,8 +41,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from dqn_core.replay import ArraySpec, IntArray, ReplayMemory
-from dqn_core.sumtree import SumTree, tree_leaves
+from dqn_core.replay.batch import IntArray
+from dqn_core.replay.sumtree import SumTree, tree_leaves
+from dqn_core.replay.uniform import ArraySpec, ReplayMemory
 
 
 def importance_weights(

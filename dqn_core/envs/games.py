@@ -24,7 +24,7 @@ game.
 :func:`resolve_game` is the one entry point: it accepts any of the spellings
 above, gymnasium ids (``ALE/Pong-v5``, ``PongNoFrameskip-v4``) and any case, and
 fails with :class:`~dqn_core.config.ConfigError` naming the closest games.
-Classic-control ids (``CartPole-v1``) are not Atari games; ``envs.py`` builds
+Classic-control ids (``CartPole-v1``) are not Atari games; ``envs/make.py`` builds
 them and :func:`is_classic` recognises them.
 """
 
@@ -64,7 +64,7 @@ class GameInfo:
 #: no single-player mode (ale_py/registration.py skips exactly these).
 MULTIPLAYER_ONLY_ROMS = frozenset({"combat", "joust", "maze_craze", "warlords"})
 
-#: Classic-control environments the harness supports (built by ``envs.py``).
+#: Classic-control environments the harness supports (built by ``envs/make.py``).
 CLASSIC_ENVS = ("CartPole-v1",)
 
 #: Spellings used by papers and other code bases that do not reduce to a ROM id
