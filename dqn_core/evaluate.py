@@ -270,7 +270,7 @@ def evaluate_run(
         record_video(learner.act, config, video)
     if config.tracking.mlflow and results and out.resolve() == default_out.resolve():
         # The run's final evaluation (the workflow's): onto its MLflow run too.
-        from dqn_core import reference
+        from dqn_core.results import reference
         from dqn_core.tracking import log_evaluation
 
         scores = [float(r.score) for r in results]

@@ -742,7 +742,7 @@ class Trainer:
             # names, per run, the commit its numbers came from).
             "git_commit": git_commit()[0],
         }
-        from dqn_core.reference import game_hns  # pandas: only when a run finishes
+        from dqn_core.results.reference import game_hns  # pandas: only when a run finishes
 
         hns = game_hns(cfg.env.game, mean)
         summary["final_hns"] = hns
