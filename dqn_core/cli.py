@@ -150,7 +150,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from dqn_core.aggregate import aggregate_suite
+    from dqn_core.results import aggregate_suite
 
     tables = aggregate_suite(
         Path(args.results_dir), Path(args.out) if args.out else None, seed=args.seed

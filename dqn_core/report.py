@@ -22,9 +22,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from dqn_core import reference
-from dqn_core.aggregate import aggregate_suite, frames_label, load_suite
 from dqn_core.plots import plot_suite
+from dqn_core.results import aggregate_suite, frames_label, load_suite, reference
 
 __all__ = ["PACKAGES", "package_versions", "write_report"]
 
@@ -284,7 +283,7 @@ def write_report(results_dir: Path, suite_config: dict[str, Any] | None = None) 
         "",
         f"Platform: {platform.platform()}.",
         "",
-        "Published numbers: `dqn_core/reference/` (sources and caveats in its `SOURCES.md`).",
+        "Published numbers: `dqn_core/results/data/` (sources and caveats in its `SOURCES.md`).",
         "",
     ]
 

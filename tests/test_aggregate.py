@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dqn_core import aggregate, reference, stats
+from dqn_core import results as aggregate
 from dqn_core.config import ConfigError, load_config, preset_names
+from dqn_core.results import reference, stats
 
 _spec = importlib.util.spec_from_file_location(
     "run_folders", Path(__file__).parent / "data" / "run_folders.py"

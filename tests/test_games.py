@@ -1,6 +1,6 @@
 """Tests of dqn_core.envs.games: name resolution, suggestions, table keys, suite lists.
 
-The reference tables are read as shipped (``dqn_core/reference/*.csv``), so a
+The reference tables are read as shipped (``dqn_core/results/data/*.csv``), so a
 game added to a table, or a ROM renamed by a new ale-py, fails here.
 """
 
@@ -16,8 +16,9 @@ import pytest
 from dqn_core.config import ConfigError
 from dqn_core.envs import games
 from dqn_core.envs.games import GameInfo, game_key, resolve_game
+from dqn_core.results import reference
 
-REFERENCE = Path(games.__file__).resolve().parent.parent / "reference"
+REFERENCE = Path(reference.__file__).resolve().parent / "data"
 
 
 def table_games(filename: str, **where: str) -> set[str]:

@@ -7,12 +7,12 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from dqn_core import reference, stats
 from dqn_core.envs.games import display_name, game_key, resolve_game
+from dqn_core.results import reference, stats
 
 
 def test_every_file_ships_as_package_data() -> None:
-    root = resources.files("dqn_core.reference")
+    root = resources.files("dqn_core.results") / "data"
     for name in (*reference.FILES.values(), "SOURCES.md"):
         assert (root / name).is_file(), name
     text = reference.sources_markdown()
@@ -116,7 +116,7 @@ def test_loaders_return_copies() -> None:
 
 
 def test_game_hns_resolves_env_names_and_declines_what_has_no_reference() -> None:
-    from dqn_core.reference import game_hns
+    from dqn_core.results.reference import game_hns
 
     assert game_hns("Pong", 14.6) == pytest.approx(1.0)
     assert game_hns("SpaceInvaders", 148.0) == pytest.approx(0.0)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dqn_core import aggregate, report
+from dqn_core import report
+from dqn_core import results as aggregate
 
 _spec = importlib.util.spec_from_file_location(
     "run_folders", Path(__file__).parent / "data" / "run_folders.py"

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dqn_core import reference, stats
+from dqn_core.results import reference, stats
 
 # ------------------------------------------------------------- hand values
 

@@ -20,7 +20,7 @@ sampled weight was 0.006 at beta = 1 (0.28 with the batch max), the gradients
 fell far below Adam's epsilon (docs/atari100k.md).
 ``beta`` is annealed linearly from ``replay.priority_beta_start`` to
 ``replay.priority_beta_end``
-over the run (:func:`dqn_core.schedules.beta_schedule`, over the budget the
+over the run (:func:`dqn_core.agent.schedules.beta_schedule`, over the budget the
 run started with). :func:`importance_weights` is the weight formula.
 
 Storage, n-step windows and validity are those of

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dqn_core import reference
 from dqn_core.config import AgentConfig, EnvConfig, EvalConfig, RunConfig, TrainConfig
 from dqn_core.envs.games import display_name
+from dqn_core.results import reference
 
 EVAL_HEADER = "step,frames,episode,score,length_frames,truncated"
 METRICS_HEADER = "step,frames,time_s,train/episode_return,eval/return_mean"

@@ -1,6 +1,6 @@
 """Published reference numbers, shipped as package data, and their loaders.
 
-The CSV files beside this module hold every external number the harness
+The CSV files in ``data/`` beside this module hold every external number the harness
 compares against: random and human scores for human normalisation, published
 per-game scores (papers, reproductions, Dopamine baselines), Dopamine's DQN
 learning curves, the Atari-100k tables and per-run data, and aggregates that
@@ -8,7 +8,7 @@ the real rliable computed from those per-run data. ``SOURCES.md`` (shipped
 too) says where each number was read, with repository commits, and lists the
 caveats. Game names in every table are the snake_case keys of DQN Zoo's
 ``atari_data.py`` (``space_invaders``, ``montezuma_revenge``); map an ALE game
-name to that key with :func:`dqn_core.games.game_key`.
+name to that key with :func:`dqn_core.envs.games.game_key`.
 
 Human normalisation convention (one place, used by every table and plot):
 ``hns = (score - random) / (human - random)`` with the ``random`` / ``human``
@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import functools
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import pandas as pd
 
@@ -79,11 +80,16 @@ HNS_CONVENTION = (
 )
 
 
+def _data_file(name: str) -> Traversable:
+    """A shipped file of ``dqn_core/results/data/``."""
+    return resources.files("dqn_core.results") / "data" / name
+
+
 @functools.cache
 def _read(name: str) -> pd.DataFrame:
     if name not in FILES:
         raise ValueError(f"reference table: unknown name {name!r} (known: {', '.join(FILES)})")
-    path = resources.files(__name__) / FILES[name]
+    path = _data_file(FILES[name])
     with resources.as_file(path) as p:
         return pd.read_csv(p)
 
@@ -215,4 +221,4 @@ def rliable_aggregates() -> pd.DataFrame:
 
 def sources_markdown() -> str:
     """The text of the shipped ``SOURCES.md``."""
-    return (resources.files(__name__) / "SOURCES.md").read_text(encoding="utf-8")
+    return _data_file("SOURCES.md").read_text(encoding="utf-8")
