@@ -69,7 +69,7 @@ def worker(
 
     import dqn_core
     from dqn_core.config import load_config
-    from dqn_core.run.train import Trainer
+    from dqn_core.run import Trainer
 
     assert Path(dqn_core.__file__).resolve().is_relative_to(tree.resolve()), dqn_core.__file__
     sets = [

@@ -80,7 +80,7 @@ def run_ours(
     compile_mode: str = "none",
 ) -> tuple[float, float, dict[str, float]]:
     from dqn_core.config import load_config
-    from dqn_core.run.train import Trainer
+    from dqn_core.run import Trainer
 
     sets = [
         "env.game=Pong",

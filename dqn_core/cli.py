@@ -61,7 +61,8 @@ def _resolve_train_config(args: argparse.Namespace) -> object:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dqn_core.run.train import TrainingInterrupted, train
+    from dqn_core.experiment import train
+    from dqn_core.run.signals import TrainingInterrupted
 
     cfg = _resolve_train_config(args)
     run_dir = Path(args.run_dir)
@@ -83,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dqn_core.run.evaluate import evaluate_run
+    from dqn_core.experiment import evaluate_run
 
     out = evaluate_run(
         Path(args.run_dir),

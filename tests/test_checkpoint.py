@@ -245,7 +245,7 @@ def test_unlisted_complete_file_is_loaded_with_a_warning(
             raise OSError(errno.EIO, "Input/output error")
         return real(path, obj, **kw)
 
-    monkeypatch.setattr("dqn_core.run.checkpoint.atomic_write_json", manifest_fails)
+    monkeypatch.setattr("dqn_core.run.checkpoint_files.atomic_write_json", manifest_fails)
     with pytest.raises(CheckpointError, match=r"updating .*manifest\.json failed"):
         manager.save(_state(200), 200)
     monkeypatch.undo()

@@ -16,9 +16,10 @@ import torch
 from conftest import learning_threads_overrides
 
 from dqn_core.config import load_config
+from dqn_core.experiment import train
+from dqn_core.run import Trainer
 from dqn_core.run.checkpoint import CheckpointManager
 from dqn_core.run.runlog import WALL_CLOCK_COLUMNS
-from dqn_core.run.train import Trainer, train
 
 pytestmark = pytest.mark.integration
 

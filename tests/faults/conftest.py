@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dqn_core.run.train import train
+from dqn_core.experiment import train
 
 from . import (
     CHECKPOINT_EVERY,

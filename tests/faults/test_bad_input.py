@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from dqn_core import cli
 from dqn_core.agent.learner import Learner
 from dqn_core.config import field_docs, from_dict
+from dqn_core.experiment import evaluate_run
 from dqn_core.run.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
@@ -41,7 +42,6 @@ from dqn_core.run.checkpoint import (
     checkpoint_name,
     load_checkpoint,
 )
-from dqn_core.run.evaluate import evaluate_run
 
 from . import (
     RunSpec,

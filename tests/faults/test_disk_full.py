@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from dqn_core import fileio
+from dqn_core.run import Trainer
 from dqn_core.run.checkpoint import MANIFEST_NAME, CheckpointError
-from dqn_core.run.train import Trainer
 
 from . import (
     RunSpec,

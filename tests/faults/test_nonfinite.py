@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import torch
 
+from dqn_core.run import NonFiniteError, Trainer, TrainingInterrupted
 from dqn_core.run.checkpoint import CheckpointManager
-from dqn_core.run.train import NonFiniteError, Trainer, TrainingInterrupted
 
 from . import RunSpec, audit_checkpoints, check_metrics_continuous, read_csv
 

@@ -43,10 +43,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dqn_core.experiment import mlflow_sink, train
+from dqn_core.run import EVAL_OWED_KEY, Trainer, TrainingInterrupted
 from dqn_core.run.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from dqn_core.run.evaluate import EvaluationStopped, evaluate_policy
 from dqn_core.run.runlog import METRIC_COLUMNS, WALL_CLOCK_COLUMNS
-from dqn_core.run.train import EVAL_OWED_KEY, Trainer, TrainingInterrupted, train
 
 from . import (
     EVAL_EVERY,
@@ -412,7 +413,12 @@ def test_dying_after_the_owed_final_evaluation_does_not_duplicate_it(tmp_path: P
     extra = ("eval.episodes=3", "eval.max_steps=20000")
     spec = RunSpec(tmp_path / "run", steps=400, mlflow=True, suite="evalcut", extra=extra)
     init_store(uri, spec.suite)
-    first = Trainer(spec.config(), spec.run_dir, tracking_uri=uri, quiet=True)
+    first = Trainer(
+        spec.config(),
+        spec.run_dir,
+        sink=mlflow_sink(spec.config(), spec.run_dir, tracking_uri=uri),
+        quiet=True,
+    )
     real_act = first.learner.act
     signalled: list[int] = []
 
@@ -433,7 +439,12 @@ def test_dying_after_the_owed_final_evaluation_does_not_duplicate_it(tmp_path: P
     assert max(logged) == FRAME_SKIP * (400 - LOG_EVERY), sorted(logged)
     assert client.get_run(run_id).info.status == "KILLED"
 
-    second = Trainer(spec.config(), spec.run_dir, tracking_uri=uri, quiet=True)
+    second = Trainer(
+        spec.config(),
+        spec.run_dir,
+        sink=mlflow_sink(spec.config(), spec.run_dir, tracking_uri=uri),
+        quiet=True,
+    )
 
     def die() -> Path:
         raise _Died
@@ -446,7 +457,12 @@ def test_dying_after_the_owed_final_evaluation_does_not_duplicate_it(tmp_path: P
     assert owed_by_newest(spec, 400) == owed
     assert audit_checkpoints(spec.run_dir / "checkpoints").temps == ()
 
-    summary = Trainer(spec.config(), spec.run_dir, tracking_uri=uri, quiet=True).run()
+    summary = Trainer(
+        spec.config(),
+        spec.run_dir,
+        sink=mlflow_sink(spec.config(), spec.run_dir, tracking_uri=uri),
+        quiet=True,
+    ).run()
     assert summary["final_eval_episodes"] == 3
     evals = check_finished(spec, 400, 3)
     assert evals == written, "the owed evaluation played other games the second time"
