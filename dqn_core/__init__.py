@@ -11,4 +11,8 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
+from dqn_core import _compat
+
+_compat.install()  # the module paths of the flat layout, for one release
+
 __all__ = ["__version__"]

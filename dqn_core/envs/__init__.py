@@ -44,33 +44,73 @@ from its config), :mod:`~dqn_core.envs.games` (the game catalogue).
 
 from __future__ import annotations
 
-from dqn_core.envs.make import (
-    action_meanings,
-    make_atari_env,
-    make_classic_env,
-    make_env,
-    make_vec_env,
-    num_actions,
-)
-from dqn_core.envs.protocols import (
-    PROTOCOLS,
-    AtariSettings,
-    clip_reward,
-    protocol_deviations,
-    protocol_settings,
-)
-from dqn_core.envs.vector import NativeVecEnv, SyncVecEnv, VecEnv, VecStep, env_seeds
-from dqn_core.envs.wrappers import (
-    AleSeed,
-    FireReset,
-    FrameStack,
-    LifeLossInfo,
-    MaxPoolActionRepeat,
-    NoopReset,
-    ResizeFrame,
-    SeedOnFirstReset,
-    noop_generator,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dqn_core.envs.make import (
+        action_meanings,
+        make_atari_env,
+        make_classic_env,
+        make_env,
+        make_vec_env,
+        num_actions,
+    )
+    from dqn_core.envs.protocols import (
+        PROTOCOLS,
+        AtariSettings,
+        clip_reward,
+        protocol_deviations,
+        protocol_settings,
+    )
+    from dqn_core.envs.vector import (
+        NativeVecEnv,
+        SyncVecEnv,
+        VecEnv,
+        VecStep,
+        env_seeds,
+    )
+    from dqn_core.envs.wrappers import (
+        AleSeed,
+        FireReset,
+        FrameStack,
+        LifeLossInfo,
+        MaxPoolActionRepeat,
+        NoopReset,
+        ResizeFrame,
+        SeedOnFirstReset,
+        noop_generator,
+    )
+
+# Loaded on first use: ``dqn_core.envs.games`` (the catalogue the workflow and the
+# tables read) must not pay for torch and OpenCV, which the env stack imports.
+_EXPORTS: dict[str, str] = {
+    "AleSeed": "dqn_core.envs.wrappers",
+    "AtariSettings": "dqn_core.envs.protocols",
+    "FireReset": "dqn_core.envs.wrappers",
+    "FrameStack": "dqn_core.envs.wrappers",
+    "LifeLossInfo": "dqn_core.envs.wrappers",
+    "MaxPoolActionRepeat": "dqn_core.envs.wrappers",
+    "NativeVecEnv": "dqn_core.envs.vector",
+    "NoopReset": "dqn_core.envs.wrappers",
+    "PROTOCOLS": "dqn_core.envs.protocols",
+    "ResizeFrame": "dqn_core.envs.wrappers",
+    "SeedOnFirstReset": "dqn_core.envs.wrappers",
+    "SyncVecEnv": "dqn_core.envs.vector",
+    "VecEnv": "dqn_core.envs.vector",
+    "VecStep": "dqn_core.envs.vector",
+    "action_meanings": "dqn_core.envs.make",
+    "clip_reward": "dqn_core.envs.protocols",
+    "env_seeds": "dqn_core.envs.vector",
+    "make_atari_env": "dqn_core.envs.make",
+    "make_classic_env": "dqn_core.envs.make",
+    "make_env": "dqn_core.envs.make",
+    "make_vec_env": "dqn_core.envs.make",
+    "noop_generator": "dqn_core.envs.wrappers",
+    "num_actions": "dqn_core.envs.make",
+    "protocol_deviations": "dqn_core.envs.protocols",
+    "protocol_settings": "dqn_core.envs.protocols",
+}
 
 __all__ = [
     "PROTOCOLS",
@@ -99,3 +139,16 @@ __all__ = [
     "protocol_deviations",
     "protocol_settings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
