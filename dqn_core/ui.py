@@ -79,7 +79,7 @@ def relocate_store(results_root: Path) -> dict[str, str]:
     root = Path(results_root).resolve()
     db = store_path(root)
     new = root.as_posix()
-    from dqn_core.tracking import _store_lock
+    from dqn_core.tracking.store import _store_lock
 
     moved: dict[str, str] = {}
     with _store_lock(db), contextlib.closing(sqlite3.connect(db)) as con:
@@ -193,7 +193,9 @@ def serve(
         print(f"store moved: artifact paths rewritten from {old} to {new}", flush=True)
     if _port_in_use(host, port):
         raise UIError(f"port {port} on {host} is in use; pass --port")
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    from dqn_core.tracking.store import QUIET_MLFLOW_ENV
+
+    env = {**QUIET_MLFLOW_ENV, **os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -146,6 +146,35 @@ def test_sqlite_path() -> None:
     assert sqlite_path("http://host") is None
 
 
+_QUIET_ENV_CHECK = textwrap.dedent(
+    """
+    import os, sys
+    import dqn_core.tracking
+    from dqn_core.tracking.store import QUIET_MLFLOW_ENV, _client
+    assert not set(QUIET_MLFLOW_ENV) & set(os.environ), "set by the import"
+    assert "mlflow" not in sys.modules, "mlflow imported by the import"
+    _client(sys.argv[1])
+    assert {k: os.environ[k] for k in QUIET_MLFLOW_ENV} == QUIET_MLFLOW_ENV
+    import git  # no git binary: GitPython stays quiet instead of raising ImportError
+    """
+)
+
+
+def test_importing_tracking_sets_nothing_and_the_first_client_quiets_mlflow(uri: str) -> None:
+    env = subprocess_env()
+    for key in ("GIT_PYTHON_REFRESH", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"):
+        env.pop(key, None)
+    env["GIT_PYTHON_GIT_EXECUTABLE"] = "/nonexistent/git"
+    proc = subprocess.run(
+        [sys.executable, "-c", _QUIET_ENV_CHECK, uri],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_init_store_is_idempotent_and_places_artifacts_under_results(uri: str) -> None:
     first = init_store(uri, "atari5")
     assert init_store(uri, "atari5") == first
@@ -797,7 +826,7 @@ def test_a_real_server_going_away_and_coming_back(
 
 def test_params_of_a_rainbow_style_run_leave_out_what_it_does_not_use() -> None:
     from dqn_core.config import load_config
-    from dqn_core.tracking import _params
+    from dqn_core.tracking.records import _params
 
     der = load_config("der")
     params = _params(der)
