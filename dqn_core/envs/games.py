@@ -7,7 +7,7 @@ Three spellings of one game meet in this project:
   ids (``SpaceInvaders``, as in ``ALE/SpaceInvaders-v5``; ale-py derives it
   from the ROM id, which gives ``Jamesbond``, ``MontezumaRevenge``,
   ``UpNDown``), and
-* the **table key** of the published numbers in ``dqn_core/reference/*.csv``,
+* the **table key** of the published numbers in ``dqn_core/results/data/*.csv``,
   which follow DQN Zoo's ``atari_data.py`` (``jamesbond``, ``up_n_down``,
   ``montezuma_revenge``).
 
@@ -243,7 +243,7 @@ def _names(keys: tuple[str, ...]) -> tuple[str, ...]:
 
 
 #: The 26 games of the Atari-100k benchmark (Kaiser et al. 2020), as in
-#: ``reference/atari100k_scores.csv``.
+#: ``results/data/atari100k_scores.csv``.
 ATARI100K_GAMES: tuple[str, ...] = _names(
     (
         "alien", "amidar", "assault", "asterix", "bank_heist", "battle_zone", "boxing",
@@ -254,7 +254,7 @@ ATARI100K_GAMES: tuple[str, ...] = _names(
 )  # fmt: skip
 
 #: The 49 games of Mnih et al. 2015 (Extended Data Table 2): the rows of
-#: ``reference/published_scores.csv`` with algorithm "DQN (Nature)".
+#: ``results/data/published_scores.csv`` with algorithm "DQN (Nature)".
 NATURE2015_GAMES: tuple[str, ...] = _names(
     (
         "alien", "amidar", "assault", "asterix", "asteroids", "atlantis", "bank_heist",
@@ -268,7 +268,7 @@ NATURE2015_GAMES: tuple[str, ...] = _names(
     )
 )  # fmt: skip
 
-#: The 60 games of Dopamine's Atari baselines (``reference/dopamine_dqn_curves.csv``):
+#: The 60 games of Dopamine's Atari baselines (``results/data/dopamine_dqn_curves.csv``):
 #: the 57 games of the usual suite plus five Dopamine adds (air_raid, carnival,
 #: elevator_action, journey_escape, pooyan), minus defender and surround.
 DOPAMINE_GAMES: tuple[str, ...] = _names(

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dqn_core.run.runlog import INDEX_COLUMNS
 from dqn_core.tracking.metric import _metric, _now_ms
 from dqn_core.tracking.store import TrackingError
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Index columns of metrics.csv (everything else is a metric).
-CSV_INDEX_COLUMNS = ("step", "frames", "time_s")
+#: metrics.csv columns that index a row (MLflow's step and timestamp); the rest are metrics.
+CSV_INDEX_COLUMNS = INDEX_COLUMNS
 
 
 def _csv_metrics(path: Path, start_time_ms: int) -> dict[tuple[str, int], tuple[float, int]]:

@@ -8,15 +8,13 @@ the run directory: never a tracking URI (see :mod:`dqn_core.tracking.redact`).
 from __future__ import annotations
 
 import logging
-import os
 import platform
-import re
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from dqn_core.config import RunConfig
+from dqn_core.provenance import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -32,39 +30,6 @@ def _package_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def git_commit() -> tuple[str, str]:
-    """(commit, dirty) of the code that runs: ``("unknown", "unknown")`` outside git.
-
-    ``DQN_GIT_COMMIT`` overrides the lookup (container images have no ``.git``:
-    bake the commit in at build time).
-    """
-    env = os.environ.get("DQN_GIT_COMMIT", "").strip()
-    if env:
-        return env, "unknown"
-    here = Path(__file__).resolve().parent
-    commit = _git(["rev-parse", "HEAD"], here)
-    if not commit or not re.fullmatch(r"[0-9a-f]{40,64}", commit):
-        return "unknown", "unknown"
-    status = _git(["status", "--porcelain", "--untracked-files=no"], here)
-    return commit, "unknown" if status is None else str(bool(status)).lower()
 
 
 def _run_tags(config: RunConfig, run_dir: Path, device: str | None) -> dict[str, str]:
