@@ -62,14 +62,14 @@ def parse_ints(text: str) -> list[int]:
 
 def run_dqn_train(seed: int, threads: int) -> tuple[int | None, float]:
     from dqn_core.config import load_config
-    from dqn_core.fileio import read_csv
     from dqn_core.run import train
 
     sets = [f"seed={seed}", f"train.torch_threads={threads}"]
     sets += ["tracking.mlflow=false", "tracking.progress=false"]
     with tempfile.TemporaryDirectory() as tmp:
         train(load_config("cartpole", sets=sets), Path(tmp) / "run", quiet=True)
-        rows = read_csv(Path(tmp) / "run" / "metrics.csv")
+        with (Path(tmp) / "run" / "metrics.csv").open() as f:
+            rows = list(csv.DictReader(f))
     evals = [(int(r["step"]), float(r["eval/return_mean"])) for r in rows if r["eval/return_mean"]]
     reached = next((s for s, m in evals if m >= THRESHOLD), None)
     return reached, evals[-1][1]
