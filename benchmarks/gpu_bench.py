@@ -1,0 +1,352 @@
+"""The GPU check's measurements (run by ``benchmarks/gpu_check.sh``; dry-runs on the CPU).
+
+Each measurement is a *section* run in its own process, with its own time
+limit, and writes one JSON line to ``OUT/results.jsonl`` as soon as it ends, so
+a section that hangs or runs out of time costs only itself and nothing measured
+before it is lost. The sections, in order of what the GPU issue needs most:
+
+* ``copy``: host-to-device copies of one Nature batch (obs + next_obs, uint8),
+  from pageable and from pinned memory (ms per batch);
+* ``learner-<preset>-<mode>``: learner-only updates/s (batch 32, no env, no
+  replay), for the Nature and DER presets, eager and compiled;
+* ``nature-<mode>-n<N>``: ``nature-dqn`` training on Pong with N native envs at
+  the Nature replay ratio (one update of batch 32 per 4 agent steps, all envs
+  together): agent steps/s and updates/s in the learning phase, the loop's time
+  split (act, env, store, sample, learn; inside learn noise, forward, backward,
+  optimizer), CPU cores used, the GPU's utilisation;
+* ``der-<mode>``: the ``der`` preset (one update per agent step), the same figures.
+
+MLflow, pandas and snakemake are never imported (the GPU machine lacks them).
+
+    python benchmarks/gpu_bench.py --out OUT                  # the GPU budgets
+    python benchmarks/gpu_bench.py --out OUT --device cpu --tiny   # dry run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ measuring helpers
+class GpuSampler:
+    """Samples the GPU's utilisation (%) every 0.2 s in a thread, through NVML when present."""
+
+    def __init__(self, device: str) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._handle: Any = None
+        if device.startswith("cuda"):
+            with contextlib.suppress(Exception):
+                import pynvml
+
+                pynvml.nvmlInit()
+                index = int(device.split(":")[1]) if ":" in device else 0
+                self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                self._nvml = pynvml
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self.samples.append(float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu))
+
+    def __enter__(self) -> GpuSampler:
+        if self._handle is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._handle is not None:
+            self._thread.join()
+
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used by this process (all its threads) so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+# ------------------------------------------------------------------ sections
+def section_copy(device: str, tiny: bool) -> dict[str, Any]:
+    import torch
+
+    n = 20 if tiny else 500
+    host = torch.randint(0, 255, (2, 32, 4, 84, 84), dtype=torch.uint8)
+    result: dict[str, Any] = {"batch_bytes": host.numel()}
+    sources = {"pageable": host}
+    if device.startswith("cuda"):
+        sources["pinned"] = host.pin_memory()
+    for name, src in sources.items():
+        for _ in range(5):
+            src.to(device, non_blocking=True)
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            src.to(device, non_blocking=True)
+        sync(device)
+        result[f"{name}_ms"] = 1000 * (time.perf_counter() - t0) / n
+    return result
+
+
+def section_learner(device: str, preset: str, mode: str, tiny: bool) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from dqn_core.agent.learner import Learner
+    from dqn_core.config import load_config
+    from dqn_core.replay import Batch
+    from dqn_core.seeding import Seeds
+
+    cfg = load_config(preset, sets=[f"train.compile={mode}", "train.device=" + device])
+    actions = 18 if preset == "der" else 6
+    learner = Learner(cfg, (4, 84, 84), actions, device, Seeds(0))
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 255, (2, 32, 4, 84, 84), dtype=torch.uint8, generator=g)
+    batch = Batch(
+        obs=frames[0].to(device),
+        action=torch.randint(0, actions, (32,), generator=g).to(device),
+        reward=torch.randn(32, generator=g).to(device),
+        discount=torch.full((32,), 0.99).to(device),
+        next_obs=frames[1].to(device),
+        weight=torch.ones(32).to(device),
+        indices=np.arange(32),
+    )
+    t0 = time.perf_counter()
+    for _ in range(3 if tiny else 20):  # warm-up, and the compilation
+        learner.update(batch)
+    sync(device)
+    warmup = time.perf_counter() - t0
+    n = 10 if tiny else (3000 if device.startswith("cuda") else 200)
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    for _ in range(n):
+        learner.update(batch)
+    sync(device)
+    wall = time.perf_counter() - t0
+    return {
+        "updates_per_s": n / wall,
+        "warmup_s": warmup,
+        "cpu_cores": (cpu_seconds() - c0) / wall,
+    }
+
+
+def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool) -> dict[str, Any]:
+    import torch
+
+    from dqn_core.config import load_config
+    from dqn_core.run import Trainer
+
+    if tiny:
+        steps, starts, log_every = 400 * num_envs, 200 * num_envs, 100 * num_envs
+    elif preset == "der":
+        steps, starts, log_every = 6_000, 1_600, 500
+    else:  # at least ~3 s of learning at 10,000 agent steps/s
+        steps = max(8_000, 2_000 * num_envs)
+        starts, log_every = steps // 4, steps // 16
+    sets = [
+        "env.game=Pong",
+        f"env.num_envs={num_envs}",
+        f"env.backend={'native' if preset != 'der' else 'python'}",
+        f"train.total_steps={steps}",
+        f"train.learning_starts={starts}",
+        f"train.log_every_steps={log_every}",
+        f"train.checkpoint_every_steps={10 * steps}",
+        f"eval.every_steps={10 * steps}",
+        "eval.episodes=1",
+        "eval.max_steps=10",
+        "tracking.mlflow=false",
+        "tracking.progress=false",
+        f"train.device={device}",
+        f"train.compile={mode}",
+    ]
+    if preset != "der":
+        sets.append(f"replay.capacity={10_000 if tiny else 100_000}")
+    cfg = load_config(preset, sets=sets)
+    with tempfile.TemporaryDirectory() as tmp, GpuSampler(device) as gpu:
+        trainer = Trainer(cfg, Path(tmp) / "run", quiet=True)
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        trainer.run()
+        wall = time.perf_counter() - t0
+        cores = (cpu_seconds() - c0) / wall
+        with (Path(tmp) / "run" / "metrics.csv").open() as f:
+            rows = [r for r in csv.DictReader(f) if r["train/episodes"]]
+    # Learning phase: from the first log point a window after learning starts, to the
+    # last one before the final row (whose time includes the evaluation).
+    rows = [r for r in rows if int(r["step"]) >= starts + log_every]
+    first, last = rows[0], rows[-2] if len(rows) > 2 else rows[-1]
+    rate = (int(last["step"]) - int(first["step"])) / (
+        float(last["time_s"]) - float(first["time_s"])
+    )
+    per_step = trainer.learner.updates / max(1, steps - starts)
+    loop = dict(trainer.timers)
+    total = sum(loop.values()) or 1.0
+    learn = dict(getattr(trainer.learner, "timers", {}) or {})
+    return {
+        "agent_steps_per_s": rate,
+        "updates_per_s": rate * per_step,
+        "updates": trainer.learner.updates,
+        "steps": steps,
+        "split": {k: v / total for k, v in loop.items()},
+        "learn_ms": {k: 1000 * v / max(1, trainer.learner.updates) for k, v in learn.items()},
+        "cpu_cores": cores,
+        "gpu_util_mean": gpu.mean(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def run_section(name: str, device: str, tiny: bool) -> dict[str, Any]:
+    kind, *rest = name.split("-")
+    if kind == "copy":
+        return section_copy(device, tiny)
+    if kind == "learner":
+        preset, mode = rest[0], "-".join(rest[1:])
+        return section_learner(device, "nature-dqn" if preset == "nature" else preset, mode, tiny)
+    if kind == "nature":
+        mode, envs = "-".join(rest[:-1]), int(rest[-1].removeprefix("n"))
+        return section_train(device, "nature-dqn", mode, envs, tiny)
+    if kind == "der":
+        return section_train(device, "der", "-".join(rest), 1, tiny)
+    raise ValueError(f"unknown section {name!r}")
+
+
+# ------------------------------------------------------------------ driver
+def plan(compiled: str, envs: list[int]) -> list[str]:
+    names = ["copy", "learner-nature-none", "learner-der-none"]
+    if compiled != "none":
+        names += [f"learner-nature-{compiled}", f"learner-der-{compiled}"]
+    names += [f"nature-none-n{n}" for n in envs] + ["der-none"]
+    if compiled != "none":
+        names += [f"nature-{compiled}-n{n}" for n in reversed(envs)] + [f"der-{compiled}"]
+    return names
+
+
+def machine(device: str) -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": device,
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    lines = ["| section | agent steps/s | updates/s | CPU cores | GPU util % | notes |"]
+    lines.append("| --- | ---: | ---: | ---: | ---: | --- |")
+    for r in results:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['section']} | | | | | {r.get('status')} |")
+            continue
+        fmt = lambda v: "" if v is None else f"{v:,.1f}"  # noqa: E731
+        note = ""
+        if "split" in r:
+            note = ", ".join(f"{k} {v:.0%}" for k, v in r["split"].items())
+        elif "pageable_ms" in r:
+            note = ", ".join(f"{k} {v:.3f}" for k, v in r.items() if k.endswith("_ms"))
+        elif "warmup_s" in r:
+            note = f"warm-up {r['warmup_s']:.1f} s"
+        lines.append(
+            f"| {r['section']} | {fmt(r.get('agent_steps_per_s'))} | {fmt(r.get('updates_per_s'))}"
+            f" | {fmt(r.get('cpu_cores'))} | {fmt(r.get('gpu_util_mean'))} | {note} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, help="folder for results.jsonl, summary.md (required)")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="tiny budgets: a dry run of every path")
+    ap.add_argument("--envs", default=None, help="native env counts (default 1,8,32,64; tiny 1,2)")
+    ap.add_argument(
+        "--compile", default=None, help="compiled mode (default reduce-overhead; tiny: none)"
+    )
+    ap.add_argument("--budget-s", type=float, default=420.0, help="all sections together")
+    ap.add_argument("--section-s", type=float, default=150.0, help="one section at most")
+    ap.add_argument("--only", default=None, help="comma-separated section names")
+    ap.add_argument("--section", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.section:  # worker: one section in this process
+        sys.path.insert(0, str(REPO))
+        t0 = time.perf_counter()
+        result = run_section(args.section, args.device, args.tiny)
+        result.update(section=args.section, status="ok", wall_s=time.perf_counter() - t0)
+        print(json.dumps(result), flush=True)
+        return 0
+    if args.out is None:
+        ap.error("--out is required")
+    envs = [int(n) for n in (args.envs or ("1,2" if args.tiny else "1,8,32,64")).split(",")]
+    compiled = args.compile or ("none" if args.tiny else "reduce-overhead")
+    names = args.only.split(",") if args.only else plan(compiled, envs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "machine.json").write_text(json.dumps(machine(args.device), indent=1) + "\n")
+    deadline = time.monotonic() + args.budget_s
+    results: list[dict[str, Any]] = []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    for i, name in enumerate(names, 1):
+        left = deadline - time.monotonic()
+        if left < 10:
+            result: dict[str, Any] = {"section": name, "status": "skipped: budget spent"}
+        else:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--section", name]
+            cmd += ["--device", args.device] + (["--tiny"] if args.tiny else [])
+            try:
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, env=env, timeout=min(args.section_s, left)
+                )
+                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+                if proc.returncode == 0 and lines:
+                    result = json.loads(lines[-1])
+                else:
+                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                    result = {"section": name, "status": f"failed ({proc.returncode}): {tail}"}
+            except subprocess.TimeoutExpired:
+                result = {
+                    "section": name,
+                    "status": f"timed out ({min(args.section_s, left):.0f} s)",
+                }
+        results.append(result)
+        with (args.out / "results.jsonl").open("a") as f:
+            f.write(json.dumps(result) + "\n")
+        print(f"[{i}/{len(names)}] {json.dumps(result)}", flush=True)
+    (args.out / "summary.md").write_text(summary(results))
+    print(summary(results))
+    return 0 if all(r.get("status") == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
