@@ -1,12 +1,17 @@
 """Measure the success rate of the CartPole learning checks: seeds x torch threads.
 
 Each check of ``tests/test_learning_slow.py`` and ``tests/test_train.py`` is run
-here on many seeds with ``train.torch_threads`` 1 and 2 (a different reduction
-order stands in for another CPU). One row per run goes to a CSV, written as each
-run ends, so an interrupted sweep resumes where it stopped::
+here on many seeds with ``train.torch_threads`` 1 and 2, and under torch's
+vectorised kernels and its scalar ones (``ATEN_CPU_CAPABILITY=default``: other
+kernels round differently, which stands in for another CPU; torch reads the
+variable at import, so it is set for the whole sweep and recorded in the
+``kernels`` column). One row per run goes to a CSV, written as each run ends, so
+an interrupted sweep resumes where it stopped::
 
     python scripts/learning_success.py --out docs/data/learning_success.csv \
         --seeds 1-10 --threads 1,2
+    ATEN_CPU_CAPABILITY=default python scripts/learning_success.py \
+        --out docs/data/learning_success.csv --seeds 1-10 --threads 1
 
 Checks:
 
@@ -34,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the checks' own loop and settings
 
-FIELDS = ["check", "seed", "threads", "solved", "step", "final_mean", "seconds", "cpu"]
+FIELDS = ["check", "seed", "threads", "kernels", "solved", "step", "final_mean", "seconds", "cpu"]
 CHECKS = ["cartpole-dqn-train", "cartpole", "dueling-double-per", "rainbow-style"]
 THRESHOLD = 475.0
 
@@ -89,21 +94,63 @@ def run_tiny_loop(check: str, seed: int, threads: int) -> tuple[int | None, floa
     return outcome.reached_step, outcome.evaluations[-1][1]
 
 
+def markdown(path: Path) -> str:
+    """The sweep as tables: one per check, seeds x (threads, kernels) -> step solved or 'no'."""
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    out: list[str] = []
+    for check in CHECKS:
+        mine = [r for r in rows if r["check"] == check]
+        if not mine:
+            continue
+        columns = sorted(
+            {(r["kernels"], int(r["threads"])) for r in mine}, key=lambda c: (c[0] == "DEFAULT", c)
+        )
+        cells = {(int(r["seed"]), r["kernels"], int(r["threads"])): r for r in mine}
+        out += [
+            f"**{check}** (step of the first evaluation >= {THRESHOLD:g}; 'no': not solved)",
+            "",
+        ]
+        out.append("| seed | " + " | ".join(f"{k}, {t} thread(s)" for k, t in columns) + " |")
+        out.append("| ---: |" + " ---: |" * len(columns))
+        for seed in sorted({int(r["seed"]) for r in mine}):
+            line = []
+            for k, t in columns:
+                r = cells.get((seed, k, t))
+                line.append("" if r is None else (r["step"] if r["solved"] == "1" else "no"))
+            out.append(f"| {seed} | " + " | ".join(line) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="CSV, appended to")
     parser.add_argument("--checks", default=",".join(CHECKS))
     parser.add_argument("--seeds", default="1-10", help="e.g. 1-10 or 1,3,5")
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print --out's rows as tables, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(args.out))
+        return 0
     checks = args.checks.split(",")
     unknown = sorted(set(checks) - set(CHECKS))
     if unknown:
         parser.error(f"unknown checks {unknown}; known: {CHECKS}")
+    import torch
+
+    kernels = torch.backends.cpu.get_cpu_capability()
     done: set[tuple[str, int, int]] = set()
     if args.out.exists():
         with args.out.open() as f:
-            done = {(r["check"], int(r["seed"]), int(r["threads"])) for r in csv.DictReader(f)}
+            done = {
+                (r["check"], int(r["seed"]), int(r["threads"]))
+                for r in csv.DictReader(f)
+                if r["kernels"] == kernels
+            }
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", newline="") as f:
@@ -116,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         for s in parse_ints(args.seeds)
         if (c, s, t) not in done
     ]
-    print(f"{len(plan)} runs to do ({len(done)} already in {args.out}); CPU: {cpu}", flush=True)
+    print(
+        f"{len(plan)} runs to do ({len(done)} already in {args.out}); CPU: {cpu}, "
+        f"torch kernels: {kernels}",
+        flush=True,
+    )
     for i, (check, seed, threads) in enumerate(plan, 1):
         t0 = time.perf_counter()
         if check == "cartpole-dqn-train":
@@ -127,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "check": check,
             "seed": seed,
             "threads": threads,
+            "kernels": kernels,
             "solved": int(reached is not None),
             "step": "" if reached is None else reached,
             "final_mean": f"{final:.1f}",
