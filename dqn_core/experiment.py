@@ -132,6 +132,11 @@ def evaluate_run(
         if found is None:
             raise ConfigError(f"--run-dir: {run_dir} has no checkpoint to evaluate yet")
         state, checkpoint = found
+    if config.train.torch_threads:
+        # As training does: a suite gives each job one core, and torch's default of one
+        # thread per core made evaluations beside other jobs crawl (OpenMP threads
+        # spinning for cores the other jobs hold).
+        torch.set_num_threads(config.train.torch_threads)
     probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
     learner = Learner(
         config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)

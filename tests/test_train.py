@@ -16,7 +16,7 @@ import torch
 from conftest import learning_threads_overrides
 
 from dqn_core.config import load_config
-from dqn_core.experiment import train
+from dqn_core.experiment import evaluate_run, train
 from dqn_core.run import Trainer
 from dqn_core.run.checkpoint import CheckpointManager
 from dqn_core.run.runlog import WALL_CLOCK_COLUMNS
@@ -101,6 +101,31 @@ def test_tiny_run_writes_every_file(tmp_path):
     evaluated = [r for r in rows if r["eval/return_mean"]]
     assert len(evaluated) == 2 and all(r["eval/return_std"] == "" for r in evaluated)
     assert summary["final_eval_std"] is None
+
+
+def test_evaluate_uses_the_runs_torch_threads(tmp_path):
+    """`dqn evaluate` runs on train.torch_threads, as the run trained (a suite job's share)."""
+    cfg = load_config(
+        "cartpole",
+        sets=[
+            "train.total_steps=300",
+            "train.learning_starts=100",
+            "eval.every_steps=300",
+            "eval.episodes=1",
+            "train.torch_threads=1",
+            "tracking.mlflow=false",
+            "tracking.progress=false",
+        ],
+    )
+    train(cfg, tmp_path / "run", quiet=True)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        out = evaluate_run(tmp_path / "run", episodes=2, out=tmp_path / "e.csv")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert len(read_csv(out)) == 2
 
 
 def test_same_seed_twice_is_identical(tmp_path):
