@@ -140,7 +140,10 @@ PROTOCOLS: dict[str, AtariSettings] = {
         frame_skip=4,
         repeat_action_probability=0.0,
         full_action_space=False,
-        noop_max=0,
+        # Dopamine's atari_100k runners (the code behind rliable's DrQ(eps) and SPR
+        # runs) start every training and evaluation episode with up to 30 no-ops;
+        # without them the evaluation replays one game (docs/atari100k.md, Finding 4).
+        noop_max=30,
         terminal_on_life_loss=True,
         fire_reset=False,
         max_pool=True,
