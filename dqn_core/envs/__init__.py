@@ -12,7 +12,7 @@ paper; a test keeps that table equal to :data:`PROTOCOLS`):
   p=0.25, no no-op starts, no life-loss terminal, evaluation epsilon 0.001);
 * ``atari100k``: Kaiser et al. 2020's benchmark with the DER / DrQ(eps)
   settings of Dopamine's ``labs/atari_100k`` (no sticky actions, life loss
-  terminal, no no-op starts, evaluation epsilon 0.001);
+  terminal, 1-30 no-op starts as its runners, evaluation epsilon 0.001);
 * ``classic``: gymnasium's CartPole-v1 for fast tests.
 
 Two implementations of the Atari pipeline share those settings:
