@@ -282,9 +282,9 @@ def test_reaches_475_on_k_of_n_seeds(name: str) -> None:
 
     Measured (docs/learning-checks.md), per setting:
     check `cartpole`, needs 3 of 6 seeds: false-failure chance 0% at the measured
-    rate 10/10, 4.2% at its one-sided 95% lower bound 0.741;
+    rate 20/20, 0.44% at its one-sided 95% lower bound 0.861;
     check `dueling-double-per`, needs 3 of 6 seeds: false-failure chance 0% at the
-    measured rate 10/10, 4.2% at its one-sided 95% lower bound 0.741;
+    measured rate 20/20, 0.44% at its one-sided 95% lower bound 0.861;
     check `rainbow-style`, needs 3 of 6 seeds: false-failure chance 0% at the
     measured rate 10/10, 4.2% at its one-sided 95% lower bound 0.741.
     """
@@ -302,8 +302,8 @@ def test_ci_cartpole_preset_solves_on_one_of_three_seeds() -> None:
     """The cartpole preset through the minimal loop: the first of seeds 1-3 that solves passes.
 
     Measured (docs/learning-checks.md): check `cartpole`, needs 1 of 3 seeds:
-    false-failure chance 0% at the measured rate 10/10, 1.7% at its one-sided 95%
-    lower bound 0.741.
+    false-failure chance 0% at the measured rate 20/20, 0.27% at its one-sided 95%
+    lower bound 0.861.
     """
     ok, summary = solved_seeds("cartpole", 1, len(CI_SEEDS))
     assert ok, summary
