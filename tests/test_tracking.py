@@ -835,7 +835,8 @@ def test_params_of_a_rainbow_style_run_leave_out_what_it_does_not_use() -> None:
     assert params["replay.priority_alpha"] == "0.5"
     for unused in ("agent.epsilon_start", "agent.loss", "agent.rmsprop_alpha", "agent.mlp_hidden"):
         assert unused not in params, unused
-    assert params["env.noop_max"] == "0" and params["env.terminal_on_life_loss"] == "True"
+    # atari100k's resolved protocol values (up to 30 no-op frames, as Dopamine's runners).
+    assert params["env.noop_max"] == "30" and params["env.terminal_on_life_loss"] == "True"
     cartpole = _params(load_config("cartpole"))
     assert "env.noop_max" not in cartpole and cartpole["env.max_episode_frames"] == "500"
     # Seeds of one configuration share the group hash, other settings do not.
