@@ -564,7 +564,11 @@ def test_learner_converges_to_q_star_on_a_chain(name: str, flags: dict[str, Any]
     at lr 1e-3 every seed of every variant is within 0.0025 at 800 updates (4x
     inside the tolerance); at lr 3e-3, used before, Adam's steps made the one-step
     variants oscillate around Q* and 2 of 10 seeds missed 0.01 at 800 updates, so
-    the check depended on the initialisation draw.
+    the check depended on the initialisation draw. False-failure chance: 0 of 10
+    seeds per variant failed (thread counts counted once), which bounds it below
+    26% (one-sided 95%, from the runs alone); no draw came within 4x of the bar,
+    so on a CPU that rounds differently we read it as near 0
+    (docs/learning-checks.md).
     """
     cfg = config(mlp_hidden=[32, 32], learning_rate=1e-3, gamma=GAMMA, loss="mse", **flags)
     agent = Learner(cfg, (STATES,), 2, "cpu", Seeds(0))
