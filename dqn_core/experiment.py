@@ -17,8 +17,9 @@ import torch
 
 from dqn_core.agent.device import resolve_device
 from dqn_core.agent.learner import Learner
-from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml
+from dqn_core.config import ConfigError, RunConfig, load_run_config
 from dqn_core.envs import make_vec_env
+from dqn_core.envs.protocols import with_revision
 from dqn_core.fileio import atomic_write_text
 from dqn_core.results.reference import game_hns
 from dqn_core.run.checkpoint import CheckpointManager
@@ -100,6 +101,7 @@ def train(
     :func:`dqn_core.run.train.train` with the MLflow sink and the human
     normalisation of the reference scores.
     """
+    config = with_revision(config)  # MLflow's params record the revision the run uses
     sink = mlflow_sink(config, Path(run_dir), tracking_uri=tracking_uri)
     return train_run(config, Path(run_dir), sink=sink, normalizer=game_hns, quiet=quiet)
 
@@ -123,7 +125,7 @@ def evaluate_run(
         raise ConfigError(
             f"--run-dir: {run_dir} has no config.yaml (not a dqn-harness run directory)"
         )
-    config = from_dict(load_yaml(cfg_path))
+    config = load_run_config(cfg_path)  # the run's protocol revision, not today's
     manager = CheckpointManager(run_dir / "checkpoints", keep=config.train.keep_checkpoints)
     if checkpoint is not None:
         state = manager.load(checkpoint)

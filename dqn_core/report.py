@@ -190,7 +190,7 @@ def write_report(results_dir: Path, suite_config: dict[str, Any] | None = None) 
         "- protocols and frame budgets: "
         + ", ".join(
             f"{p} at {frames_label(b)} frames"
-            for p, b in sorted(set(zip(runs["protocol"], runs["budget_frames"], strict=True)))
+            for p, b in sorted(set(zip(runs["protocol_label"], runs["budget_frames"], strict=True)))
         ),
         f"- training wall time, all runs: {_duration(float(wall))}"
         if pd.notna(wall)

@@ -12,7 +12,11 @@ import pytest
 
 from dqn_core import results as aggregate
 from dqn_core.config import ConfigError, load_config, preset_names
+from dqn_core.envs.protocols import PROTOCOLS, protocol_label
 from dqn_core.results import reference, stats
+
+#: How results name the atari100k protocol at its current revision (atari100k-r2).
+A100K = protocol_label("atari100k", PROTOCOLS["atari100k"].revision)
 
 _spec = importlib.util.spec_from_file_location(
     "run_folders", Path(__file__).parent / "data" / "run_folders.py"
@@ -296,7 +300,7 @@ def test_markdown_and_latex_rendering_escapes() -> None:
 
 # ------------------------------------------------ Atari-100k from DrQ(eps) runs
 def _check_drq_tables(tables: dict[str, pd.DataFrame], used: pd.DataFrame) -> None:
-    df = tables["per_game_der_atari100k_400k"].set_index("game_key")
+    df = tables[f"per_game_der_{A100K}_400k"].set_index("game_key")
     assert len(df) == 26
     ours = used.groupby("game")["score"].mean()
     np.testing.assert_allclose(df.loc[ours.index, "score_mean"], ours, rtol=1e-12)
@@ -326,7 +330,7 @@ def test_atari100k_table_from_drq_run_folders(tmp_path: Path) -> None:
     used = run_folders.write_drq_suite(root, runs_per_game=10)
     tables = aggregate.aggregate_suite(root, reps=1000)
     _check_drq_tables(tables, used)
-    md = (root / "tables" / "per_game_der_atari100k_400k.md").read_text()
+    md = (root / "tables" / f"per_game_der_{A100K}_400k.md").read_text()
     assert "| Alien | 10 |" in md and "| 739.9 |" in md
     assert "Percentile in DrQ(eps) runs" in md and "Percentile in SPR runs" in md
     der = tables["aggregate"]

@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from dqn_core import plots
+from dqn_core.envs.protocols import PROTOCOLS, protocol_label
+
+#: How results name the atari100k protocol at its current revision (atari100k-r2).
+A100K = protocol_label("atari100k", PROTOCOLS["atari100k"].revision)
 
 _spec = importlib.util.spec_from_file_location(
     "run_folders", Path(__file__).parent / "data" / "run_folders.py"
@@ -103,17 +107,17 @@ def test_reference_lines_where_the_protocol_and_budget_match(tmp_path: Path) -> 
     five = ("alien", "breakout", "freeway", "pong", "qbert")
     run_folders.write_drq_suite(root, runs_per_game=3, games=five)
     plots.plot_suite(root)
-    svg = (root / "figures" / "curve_der_atari100k_400k_Pong.svg").read_text()
+    svg = (root / "figures" / f"curve_der_{A100K}_400k_Pong.svg").read_text()
     for label in ("DER (published, 400k frames): -19.3", "DrQ(eps) (published, 400k frames)",
                   "SPR (published, 400k frames)"):  # fmt: skip
         assert label in svg, label
-    profile = (root / "figures" / "profile_atari100k_400k.svg").read_text()
+    profile = (root / "figures" / f"profile_{A100K}_400k.svg").read_text()
     assert "der: 3 runs x 5 games" in profile
     assert "DrQ(eps) (published, 100 runs)" in profile and "SPR (published, 100 runs)" in profile
     width, height, rows, cols = plots.grid_figsize(5)
     assert (rows, cols) == (2, 4)
     assert plots.grid_figsize(26)[2:] == (7, 4)
-    _check_image(root / "figures" / "curves_der_atari100k_400k", (width, height))
+    _check_image(root / "figures" / f"curves_der_{A100K}_400k", (width, height))
 
 
 def test_dopamine_curve_is_the_machado_reference(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ import pytest
 from dqn_core.suite_run import SUITE_TAG, metric_name, record_suite_run, suite_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-COMMITTED = REPO / "results" / "atari100k"
+# The first Atari-100k campaign (protocol revision 1): a real suite folder, committed.
+COMMITTED = REPO / "results" / "atari100k-r1"
+GROUP = "der_atari100k-r1_400k"
 
 
 def test_metric_names_are_made_valid() -> None:
@@ -19,7 +21,7 @@ def test_metric_names_are_made_valid() -> None:
 
 def test_metrics_come_from_the_aggregate_table() -> None:
     metrics, runs = suite_metrics(COMMITTED / "tables" / "aggregate.csv")
-    group = "der_atari100k_400k"
+    group = GROUP
     assert runs >= 2
     assert metrics[f"{group}/runs"] == runs  # one group in this suite
     for m in ("iqm", "median", "mean", "optimality_gap"):
@@ -48,12 +50,12 @@ def test_the_suite_run_holds_tables_figures_readme_and_aggregates(tmp_path: Path
     assert run.info.status == "FINISHED"
     metrics, runs = suite_metrics(results / "tables" / "aggregate.csv")
     assert run.data.metrics == pytest.approx(metrics)
-    history = client.get_metric_history(run_id, "der_atari100k_400k/iqm")
+    history = client.get_metric_history(run_id, f"{GROUP}/iqm")
     assert {m.step for m in history} == {runs}
     top = {a.path for a in client.list_artifacts(run_id)}
     assert {"README.md", "tables", "figures"} <= top
     figures = {a.path for a in client.list_artifacts(run_id, "figures")}
-    assert "figures/iqm_atari100k_400k.png" in figures
+    assert "figures/iqm_atari100k-r1_400k.png" in figures
     assert figures == {
         f"figures/{f.name}" for f in (COMMITTED / "figures").iterdir() if not f.name.startswith(".")
     }

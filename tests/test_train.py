@@ -16,6 +16,7 @@ import torch
 from conftest import learning_threads_overrides
 
 from dqn_core.config import load_config
+from dqn_core.envs.protocols import with_revision
 from dqn_core.experiment import evaluate_run, train
 from dqn_core.run import Trainer
 from dqn_core.run.checkpoint import CheckpointManager
@@ -88,7 +89,12 @@ def test_tiny_run_writes_every_file(tmp_path):
     run = tmp_path / "run"
     assert summary["steps"] == 900 and summary["frames"] == 3600
     assert json.loads((run / "summary.json").read_text())["steps"] == 900
-    assert (run / "config.yaml").read_text() == cfg.to_yaml()
+    # The config as given, with the protocol revision it ran under filled in.
+    assert (run / "config.yaml").read_text() == with_revision(cfg).to_yaml()
+    assert (
+        cfg.env.protocol_revision is None
+        and "protocol_revision: 1" in (run / "config.yaml").read_text()
+    )
     check_metrics_continuous(read_csv(run / "metrics.csv"), 100, 900)
     evals = read_csv(run / "eval.csv")
     assert sorted({int(r["step"]) for r in evals}) == [600, 900]

@@ -142,17 +142,29 @@ def test_dry_run_plans_every_job_of_each_suite(suite: str, tmp_path: Path) -> No
 
 
 def test_shipped_suites_are_the_documented_ones() -> None:
-    assert SHIPPED_SUITES == ["atari100k", "atari5", "dopamine", "nature2015", "smoke"]
+    assert SHIPPED_SUITES == [
+        "atari100k", "atari100k-r1", "atari5", "dopamine", "nature2015", "smoke"
+    ]  # fmt: skip
     sizes = {
         s: (len(load_shipped(s)["games"]), len(load_shipped(s)["seeds"])) for s in SHIPPED_SUITES
     }
     assert sizes["smoke"] == (2, 2)
     assert sizes["atari5"] == (5, 3)
     assert sizes["atari100k"] == (26, 5)
+    assert sizes["atari100k-r1"] == (8, 2)
     assert sizes["nature2015"][0] == 49
     assert sizes["dopamine"] == (60, 5)
     assert load_shipped("atari100k")["presets"] == ["der"]
     assert load_shipped("atari100k")["budget"]["agent_steps"] == 100_000
+    # The frozen first campaign: the current suite at protocol revision 1.
+    r1 = load_shipped("atari100k-r1")
+    assert (
+        r1["protocol_revision"] == 1 and load_shipped("atari100k").get("protocol_revision") is None
+    )
+    current = load_shipped("atari100k")
+    for key in ("presets", "budget", "protocol", "evaluation", "overrides", "resources"):
+        assert r1[key] == current[key], key
+    assert set(r1["games"]) <= set(current["games"])
     assert load_shipped("nature2015")["budget"]["agent_steps"] * 4 == 200_000_000
     assert load_shipped("atari5")["budget"]["agent_steps"] * 4 == 10_000_000
     assert load_shipped("dopamine")["protocol"] == "machado2018"
@@ -299,6 +311,31 @@ def test_overrides_of_fields_the_workflow_sets_are_refused(tmp_path: Path) -> No
     message = refused(tmp_path, "--configfile", str(path))
     assert "overrides.train.total_steps: set by the workflow; use budget.agent_steps" in message
     assert "overrides.env.game: set by the workflow; use games" in message
+
+
+def test_a_results_folder_of_another_protocol_revision_is_refused(tmp_path: Path) -> None:
+    """Finished runs of revision 1 would count as done for a revision-2 suite: refused."""
+    pytest.importorskip("dqn_core.envs.protocols")
+    run_dir = tmp_path / "results" / "atari100k" / "runs" / "der" / "Krull" / "seed0"
+    run_dir.mkdir(parents=True)
+    config = {"preset": "der", "seed": 0, "env": {"game": "Krull", "protocol": "atari100k"}}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))  # no revision: revision 1
+    (run_dir / "summary.json").write_text("{}")
+    one_run = config_args(suite="atari100k", games=["Krull"], seeds=[0])
+    message = refused(tmp_path, *one_run)
+    assert "1 run(s) made under protocol atari100k revision 1, where this suite asks for " \
+        "revision 2: der/Krull/seed0" in message  # fmt: skip
+    assert "--config protocol_revision=N" in message and "results_root=DIR" in message
+    # Continuing that campaign at its own revision plans only its evaluation.
+    counts = dry_run(tmp_path, *one_run, "protocol_revision=1")
+    assert counts.get("train", 0) == 0 and counts["evaluate"] == 1
+    out = run(snakemake_cmd(tmp_path, "-n", "-p", "--cores", "1", "--forcerun", "train",
+                            *one_run, "protocol_revision=1"))  # fmt: skip
+    assert "--set env.protocol_revision=1" in out
+    # A run that records the current revision is the suite's.
+    config["env"]["protocol_revision"] = 2
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert dry_run(tmp_path, *one_run).get("train", 0) == 0
 
 
 def test_unknown_suite_name_suggests_the_shipped_ones(tmp_path: Path) -> None:

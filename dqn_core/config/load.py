@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from dqn_core.config.schema import (
+    LEGACY_REVISION,
     RESUME_SAFE_FIELDS,
     SECTIONS,
     TOP_LEVEL,
@@ -220,6 +221,29 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """A run directory's ``config.yaml``, read as the run ran.
+
+    ``dqn train`` records the protocol revision it ran under; a config.yaml that
+    names none was written before revisions were recorded and is read as
+    :data:`~dqn_core.config.schema.LEGACY_REVISION` (not as today's revision,
+    which may have changed the protocol since).
+
+    Raises:
+        ConfigError: the file is missing or invalid, naming it.
+    """
+    data = load_yaml(path)
+    env = data.get("env")
+    if env is None:
+        env = data["env"] = {}
+    if isinstance(env, dict) and env.get("protocol_revision") is None:
+        env["protocol_revision"] = LEGACY_REVISION
+    try:
+        return from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def preset_names() -> list[str]:

@@ -48,6 +48,11 @@ class EnvConfig:
         "Pong", "ALE game name (e.g. Pong, SpaceInvaders) or a classic env id (CartPole-v1)"
     )
     protocol: str = _f("nature2015", "emulator/evaluation protocol", choices=PROTOCOLS)
+    protocol_revision: int | None = _f(
+        None,
+        "protocol revision (None: the current one; a run directory records the one it ran under)",
+        ge=1,
+    )
     backend: str = _f(
         "python", "python wrapper stack or ale-py's native C++ vector env", choices=BACKENDS
     )
@@ -282,12 +287,18 @@ RESUME_SAFE_FIELDS = (
     "citation",
 )
 
+#: The protocol revision of a run directory whose config.yaml names none: it was made
+#: before revisions were recorded, when every protocol was at its first revision.
+LEGACY_REVISION = 1
+
 # Result-changing fields added after the first release, left out of the hash while
 # they hold their default, so run directories and checkpoints made before they
 # existed keep their hash (and still resume).
 HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "agent.adam_betas": [0.9, 0.999],
     "eval.noisy": False,
+    # Revision 1 is what every run made before revisions were recorded ran under.
+    "env.protocol_revision": LEGACY_REVISION,
 }
 
 

@@ -30,6 +30,10 @@ class AtariSettings:
 
     protocol: str
     """Protocol name (a key of :data:`PROTOCOLS`)."""
+    revision: int
+    """Which version of the protocol: a change to any setting makes a new revision
+    (:data:`PROTOCOL_HISTORY`), and a run records the revision it ran under, so that
+    results of two revisions never pool."""
     citation: str
     """The paper (and implementation) whose settings these are."""
     frame_skip: int
@@ -92,10 +96,12 @@ _KAISER2020 = (
     "2021) in Dopamine labs/atari_100k/configs/DER.gin and DrQ_eps.gin"
 )
 
-#: The pinned protocols. ``docs/protocols.md`` renders this table; a test parses it back.
+#: The pinned protocols, each at its current revision. ``docs/protocols.md`` renders
+#: this table; a test parses it back.
 PROTOCOLS: dict[str, AtariSettings] = {
     "nature2015": AtariSettings(
         protocol="nature2015",
+        revision=1,
         citation=_MNIH2015,
         frame_skip=4,
         repeat_action_probability=0.0,
@@ -116,6 +122,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
     ),
     "machado2018": AtariSettings(
         protocol="machado2018",
+        revision=1,
         citation=_MACHADO2018,
         frame_skip=4,
         repeat_action_probability=0.25,
@@ -136,6 +143,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
     ),
     "atari100k": AtariSettings(
         protocol="atari100k",
+        revision=2,
         citation=_KAISER2020,
         frame_skip=4,
         repeat_action_probability=0.0,
@@ -159,6 +167,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
     ),
     "classic": AtariSettings(
         protocol="classic",
+        revision=1,
         citation="Barto, Sutton & Anderson 1983 cart-pole; gymnasium CartPole-v1 (500-step limit)",
         frame_skip=1,
         repeat_action_probability=0.0,
@@ -178,6 +187,75 @@ PROTOCOLS: dict[str, AtariSettings] = {
         game_difficulty=None,
     ),
 }
+
+#: What changed in each revision after the first (``docs/protocols.md``, Revisions).
+REVISION_CHANGES: dict[tuple[str, int], str] = {
+    ("atari100k", 2): (
+        "no-op starts: noop_max 0 -> 30, as Dopamine's atari_100k runners "
+        "(docs/atari100k.md, Finding 4); from commit 276bab4"
+    ),
+}
+
+#: Every revision of every protocol: ``{name: {revision: settings}}``. Old revisions
+#: stay here so that a run made under one is resumed, evaluated and tabulated by it.
+PROTOCOL_HISTORY: dict[str, dict[int, AtariSettings]] = {
+    name: {settings.revision: settings} for name, settings in PROTOCOLS.items()
+}
+PROTOCOL_HISTORY["atari100k"][1] = dataclasses.replace(
+    PROTOCOLS["atari100k"], revision=1, noop_max=0
+)
+
+
+def current_revision(protocol: str) -> int:
+    """The revision a new run of ``protocol`` gets."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"env.protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[protocol].revision
+
+
+def with_revision(config: RunConfig) -> RunConfig:
+    """``config`` with ``env.protocol_revision`` filled in (None becomes the current one).
+
+    A new run records the revision it runs under, so that it is resumed,
+    evaluated and tabulated by that revision whatever the protocol becomes.
+
+    Raises:
+        ConfigError: an unknown protocol or revision.
+    """
+    env = config.env
+    base_settings(env.protocol, env.protocol_revision)  # validates both
+    if env.protocol_revision is not None:
+        return config
+    revision = current_revision(env.protocol)
+    return dataclasses.replace(config, env=dataclasses.replace(env, protocol_revision=revision))
+
+
+def protocol_label(protocol: str, revision: int) -> str:
+    """``atari100k-r1``: the name results use, with the revision where there are several."""
+    if len(PROTOCOL_HISTORY.get(protocol, {})) > 1:
+        return f"{protocol}-r{revision}"
+    return protocol
+
+
+def base_settings(protocol: str, revision: int | None = None) -> AtariSettings:
+    """The pinned settings of ``protocol`` at ``revision`` (None: the current one).
+
+    Raises:
+        ConfigError: an unknown protocol or revision, naming the known ones.
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"env.protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if revision is None:
+        return PROTOCOLS[protocol]
+    history = PROTOCOL_HISTORY[protocol]
+    if revision not in history:
+        known = ", ".join(str(r) for r in sorted(history))
+        raise ConfigError(
+            f"env.protocol_revision: protocol {protocol!r} has no revision {revision} "
+            f"(revisions: {known}; docs/protocols.md lists what each changed)"
+        )
+    return history[revision]
+
 
 # Config overrides (env.<field>) that may replace a protocol's value; None keeps it.
 _OVERRIDES = (
@@ -199,7 +277,8 @@ _INTERPOLATIONS = {
 def protocol_settings(config: RunConfig, *, evaluation: bool = False) -> AtariSettings:
     """The settings a run's environments use: its protocol plus the config's overrides.
 
-    ``env.frame_skip`` and ``env.frame_stack`` always apply to Atari protocols;
+    The protocol is taken at ``env.protocol_revision`` (None: the current
+    revision). ``env.frame_skip`` and ``env.frame_stack`` always apply to Atari protocols;
     ``env.repeat_action_probability``, ``env.noop_max``,
     ``env.terminal_on_life_loss``, ``env.max_episode_frames`` and
     ``env.full_action_space``, ``env.fire_reset`` replace the protocol's value unless None;
@@ -214,13 +293,12 @@ def protocol_settings(config: RunConfig, *, evaluation: bool = False) -> AtariSe
         The effective, validated :class:`AtariSettings`.
 
     Raises:
-        ConfigError: an override that does not apply to the protocol, or an
-            episode cap too short for the reset frames.
+        ConfigError: an unknown protocol or revision, an override that does
+            not apply to the protocol, or an episode cap too short for the reset
+            frames.
     """
     env = config.env
-    if env.protocol not in PROTOCOLS:
-        raise ConfigError(f"env.protocol: {env.protocol!r} is not one of {', '.join(PROTOCOLS)}")
-    base = PROTOCOLS[env.protocol]
+    base = base_settings(env.protocol, env.protocol_revision)
     changes: dict[str, Any] = {"eval_epsilon": config.eval.epsilon}
     if base.is_atari:
         changes["frame_skip"] = env.frame_skip
@@ -277,7 +355,7 @@ def protocol_deviations(config: RunConfig) -> dict[str, tuple[Any, Any]]:
     Returns:
         ``{field: (protocol value, run value)}``, empty when the run is faithful.
     """
-    base = PROTOCOLS[config.env.protocol]
+    base = base_settings(config.env.protocol, config.env.protocol_revision)
     run = protocol_settings(config)
     return {
         f.name: (getattr(base, f.name), getattr(run, f.name))

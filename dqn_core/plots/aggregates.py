@@ -45,15 +45,20 @@ CURVE_REPS = 2_000
 PROFILE_REPS = 2_000
 
 
-def _comparable_sets(data: SuiteData) -> dict[tuple[str, int], list[str]]:
-    """Groups with HNS-normalisable games, keyed by (protocol, budget frames)."""
-    out: dict[tuple[str, int], list[str]] = {}
+def _comparable_sets(data: SuiteData) -> dict[tuple[str, str, int], list[str]]:
+    """Groups with HNS-normalisable games, keyed by (protocol label, protocol, budget frames).
+
+    The label carries the protocol revision where there are several, so that
+    runs of two revisions are drawn apart.
+    """
+    out: dict[tuple[str, str, int], list[str]] = {}
     for group in data.groups():
         finished = data.finished(group)
         if finished.empty or not hns_matrix(finished)[1]:
             continue
         first = finished.iloc[0]
-        out.setdefault((str(first["protocol"]), int(first["budget_frames"])), []).append(group)
+        key = (str(first["protocol_label"]), str(first["protocol"]), int(first["budget_frames"]))
+        out.setdefault(key, []).append(group)
     return out
 
 
@@ -97,11 +102,11 @@ def _dopamine_iqm(games: Sequence[str], max_frames: float) -> tuple[np.ndarray, 
 
 
 def _plot_iqm(
-    data: SuiteData, sets: dict[tuple[str, int], list[str]], out_dir: Path, seed: int
+    data: SuiteData, sets: dict[tuple[str, str, int], list[str]], out_dir: Path, seed: int
 ) -> list[Path]:
     paths: list[Path] = []
     rng = np.random.default_rng(seed)
-    for (protocol, budget), groups in sets.items():
+    for (plabel, protocol, budget), groups in sets.items():
         with mpl.rc_context(_STYLE):
             fig = _new_figure(FIGSIZE)
             ax = fig.add_subplot()
@@ -115,7 +120,7 @@ def _plot_iqm(
                          CURVE_REPS)  # fmt: skip
                 iv = stats.interval_estimate(cube, stats.aggregate_iqm, reps=CURVE_REPS, rng=rng)
                 colour = _OURS_COLOURS[i % len(_OURS_COLOURS)]
-                preset = group.split(f"_{protocol}_")[0]
+                preset = group.split(f"_{plabel}_")[0]
                 ax.plot(frames, iv.point, color=colour, lw=2, marker="o", ms=3,
                         label=f"{preset}: {cube.shape[1]} runs x {len(games)} games")  # fmt: skip
                 ax.fill_between(frames, iv.low, iv.high, color=colour, alpha=0.2, lw=0)
@@ -141,24 +146,24 @@ def _plot_iqm(
             ax.set_xlim(left=0)
             ax.set_title(
                 f"{data.suite}: IQM of human-normalised scores over {n_games} games\n"
-                f"{protocol} protocol, {frames_label(budget)} frames; "
+                f"{plabel} protocol, {frames_label(budget)} frames; "
                 "bands: 95% stratified bootstrap CI"
             )
             ax.legend(loc="best")
-            paths += _save(fig, out_dir, f"iqm_{protocol}_{frames_label(budget)}")
+            paths += _save(fig, out_dir, f"iqm_{plabel}_{frames_label(budget)}")
     return paths
 
 
 def _plot_profiles(
-    data: SuiteData, sets: dict[tuple[str, int], list[str]], out_dir: Path, seed: int
+    data: SuiteData, sets: dict[tuple[str, str, int], list[str]], out_dir: Path, seed: int
 ) -> list[Path]:
     paths: list[Path] = []
     rng = np.random.default_rng(seed + 1)
-    for (protocol, budget), groups in sets.items():
+    for (plabel, protocol, budget), groups in sets.items():
         entries: list[tuple[str, np.ndarray, bool]] = []  # (label, HNS runs x games, ours)
         for group in groups:
             matrix, games, k, _ = hns_matrix(data.finished(group))
-            preset = group.split(f"_{protocol}_")[0]
+            preset = group.split(f"_{plabel}_")[0]
             entries.append((f"{preset}: {k} runs x {len(games)} games", matrix, True))
             match = find_match(preset, protocol)
             if match is None:
@@ -198,9 +203,9 @@ def _plot_profiles(
             ax.set_xlim(0.0, tau_max)
             ax.set_title(
                 f"{data.suite}: performance profile (score distribution)\n"
-                f"{protocol} protocol, {frames_label(budget)} frames; "
+                f"{plabel} protocol, {frames_label(budget)} frames; "
                 "bands: 95% stratified bootstrap CI"
             )
             ax.legend(loc="upper right")
-            paths += _save(fig, out_dir, f"profile_{protocol}_{frames_label(budget)}")
+            paths += _save(fig, out_dir, f"profile_{plabel}_{frames_label(budget)}")
     return paths

@@ -89,7 +89,8 @@ def _draw_curve(ax: Axes, data: SuiteData, group: str, game: str, *, compact: bo
     if compact:
         ax.set_title(game)
     else:
-        title = f"{game}: {preset}, {protocol} protocol, {frames_label(budget)} frames"
+        label = str(first["protocol_label"])
+        title = f"{game}: {preset}, {label} protocol, {frames_label(budget)} frames"
         if not_drawn:
             title += "\npublished at another budget, not drawn: " + "; ".join(not_drawn)
         ax.set_title(title)
@@ -160,7 +161,7 @@ def _plot_curves(data: SuiteData, out_dir: Path) -> list[Path]:
             handles, labels = axes.flat[0].get_legend_handles_labels()
             first = in_group.iloc[0]
             title = (
-                f"{data.suite}: {first['preset']}, {first['protocol']} protocol, "
+                f"{data.suite}: {first['preset']}, {first['protocol_label']} protocol, "
                 f"{frames_label(int(first['budget_frames']))} frames (band: 95% CI over seeds)"
             )
             if skipped_refs:

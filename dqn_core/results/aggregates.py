@@ -126,7 +126,7 @@ def _aggregate_table(
         base = {
             "group": group,
             "preset": preset,
-            "protocol": protocol,
+            "protocol": str(first["protocol_label"]),  # with the revision where there are several
             "frames": budget,
             "source": "ours",
             "algorithm": preset,
@@ -161,7 +161,13 @@ def _aggregate_table(
             src = match.source_label("per-run data")
             if match.caveat:
                 notes.append(f"{group}: {alg}: {match.caveat}.")
-            info = {**base, "source": src, "algorithm": alg, "runs_per_game": ref.shape[0]}
+            info = {
+                **base,
+                "protocol": protocol,  # published under the protocol, not our revision of it
+                "source": src,
+                "algorithm": alg,
+                "runs_per_game": ref.shape[0],
+            }
             rows.extend(_interval_rows(ref, info, reps, rng))
         # Published per-game means: median, mean and the IQM over games (the 25%-trimmed
         # mean of one value a game); the optimality gap is left to per-run data.
@@ -192,6 +198,7 @@ def _aggregate_table(
                 rows.append(
                     {
                         **base,
+                        "protocol": protocol,
                         "source": src,
                         "algorithm": alg,
                         "games": len(have),
@@ -240,7 +247,7 @@ def _poi_table(
             match = find_match(preset, protocol)
             if match is not None and match.measure != "evaluation scores":
                 label += f" ({match.measure})"
-        meta[name] = (label, protocol, int(first["budget_frames"]))
+        meta[name] = (label, str(first["protocol_label"]), int(first["budget_frames"]))
     rows = []
     names = list(matrices)
     for i, x in enumerate(names):

@@ -9,7 +9,10 @@ the final checkpoint, the workflow's last step per run) when present, else the
 episodes at the largest ``frames`` in ``eval.csv``; the ``runs`` table says
 which. Only finished runs (``summary.json`` present) enter the tables. The
 *frame budget* of a run is ``train.total_steps x env.frame_skip`` emulator
-frames. Runs group by (preset, protocol, frame budget).
+frames. Runs group by (preset, protocol revision, frame budget): the group name
+``<preset>_<protocol label>_<frames>`` carries the revision where a protocol
+has more than one (``der_atari100k-r2_400k``), so runs of two revisions never
+pool; a run folder whose config.yaml names no revision ran under revision 1.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml
+from dqn_core.config import LEGACY_REVISION, RunConfig, load_run_config
 from dqn_core.envs.games import game_key
+from dqn_core.envs.protocols import protocol_label
 from dqn_core.results.published import frames_label
 
 __all__ = ["FINAL_EVAL_FILE", "RUN_LAYOUT", "SuiteData", "load_suite"]
@@ -43,7 +47,7 @@ class SuiteData:
         suite: suite name (the results folder's name).
         results_dir: ``results/<suite>``.
         runs: one row per run: ``run_id, preset, game, game_key, seed, protocol,
-            frame_skip, total_steps, budget_frames, group, eval_epsilon,
+            protocol_revision, protocol_label, frame_skip, total_steps, budget_frames, group, eval_epsilon,
             eval_episodes, finished, final_frames, final_score, final_episodes,
             final_source, train_return, wall_time_s, config_hash, path``.
         evals: one row per (run, evaluation point): ``run_id, step, frames,
@@ -60,7 +64,7 @@ class SuiteData:
     skipped: list[str] = field(default_factory=list)
 
     def groups(self) -> list[str]:
-        """Group names (``preset_protocol_frames``) in a stable order."""
+        """Group names (``preset_protocollabel_frames``) in a stable order."""
         return sorted(self.runs["group"].unique().tolist())
 
     def finished(self, group: str) -> pd.DataFrame:
@@ -103,10 +107,7 @@ def _eval_points(path: Path, run_id: str) -> pd.DataFrame | None:
 
 
 def _load_config(path: Path) -> RunConfig:
-    try:
-        return from_dict(load_yaml(path))
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return load_run_config(path)  # names the file in its errors
 
 
 def load_suite(results_dir: Path) -> SuiteData:
@@ -141,6 +142,8 @@ def load_suite(results_dir: Path) -> SuiteData:
         run_id = run_dir.relative_to(runs_root).as_posix()
         cfg = _load_config(cfg_path)
         budget = cfg.steps_to_frames(cfg.train.total_steps)
+        revision = int(cfg.env.protocol_revision or LEGACY_REVISION)
+        label = protocol_label(cfg.env.protocol, revision)
         row: dict[str, object] = {
             "run_id": run_id,
             "preset": cfg.preset,
@@ -148,10 +151,12 @@ def load_suite(results_dir: Path) -> SuiteData:
             "game_key": game_key(cfg.env.game),  # classic envs get a key without reference rows
             "seed": cfg.seed,
             "protocol": cfg.env.protocol,
+            "protocol_revision": revision,
+            "protocol_label": label,
             "frame_skip": cfg.frames_per_step,
             "total_steps": cfg.train.total_steps,
             "budget_frames": budget,
-            "group": f"{cfg.preset}_{cfg.env.protocol}_{frames_label(budget)}",
+            "group": f"{cfg.preset}_{label}_{frames_label(budget)}",
             "eval_epsilon": cfg.eval.epsilon,
             "eval_episodes": cfg.eval.episodes,
             "finished": (run_dir / "summary.json").is_file(),

@@ -42,7 +42,7 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
     counts = runs["final_source"].value_counts()
     sources = ", ".join(f"{n} run(s) from {src}" for src, n in counts.items())
     notes = [
-        f"preset {preset}, protocol {protocol}, frame budget {frames_label(budget)} emulator "
+        f"preset {preset}, protocol {first['protocol_label']}, frame budget {frames_label(budget)} emulator "
         "frames (train.total_steps x env.frame_skip); final score = mean of the final "
         f"evaluation's episodes ({sources}; evaluation epsilon {first['eval_epsilon']:g}).",
         f"ci95_low/high: {confidence:.0%} Student-t interval of the mean over seeds "
@@ -161,7 +161,7 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
     if len(excluded):
         notes.append(f"{len(excluded)} unfinished run(s) left out (no summary.json).")
     df.attrs["title"] = (
-        f"Per-game final scores: {preset}, {protocol}, {frames_label(budget)} frames"
+        f"Per-game final scores: {preset}, {first['protocol_label']}, {frames_label(budget)} frames"
     )
     df.attrs["notes"] = notes
     df.attrs["group"] = group

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dqn_core.envs.protocols import protocol_label
 from dqn_core.results.published import frames_label, frames_match
 
 __all__ = ["table_to_latex", "table_to_markdown"]
@@ -153,7 +154,10 @@ def _display_runs(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Preset": df["preset"],
-            "Protocol": df["protocol"],
+            "Protocol": [
+                protocol_label(p, int(r))
+                for p, r in zip(df["protocol"], df["protocol_revision"], strict=True)
+            ],
             "Game": df["game"],
             "Seed": df["seed"].map(str),
             "Frames": [

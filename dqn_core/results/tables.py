@@ -41,11 +41,15 @@ log = logging.getLogger(__name__)
 
 def _runs_table(data: SuiteData) -> pd.DataFrame:
     cols = [
-        "preset", "protocol", "game", "seed", "budget_frames", "final_frames", "final_score",
+        "preset", "protocol", "protocol_revision", "game", "seed", "budget_frames", "final_frames", "final_score",
         "final_episodes", "final_source", "eval_epsilon", "train_return", "wall_time_s",
         "finished", "run_id",
     ]  # fmt: skip
-    df = data.runs[cols].sort_values(["preset", "protocol", "game", "seed"]).reset_index(drop=True)
+    df = (
+        data.runs[cols]
+        .sort_values(["preset", "protocol", "protocol_revision", "game", "seed"])
+        .reset_index(drop=True)
+    )
     df.attrs["title"] = f"Runs of suite {data.suite}"
     df.attrs["notes"] = [
         "final_score: mean score of the run's final evaluation (final_source: evaluate.csv from "

@@ -16,7 +16,8 @@ import torch
 
 from dqn_core.agent.learner import Learner
 from dqn_core.agent.schedules import LinearSchedule, beta_schedule
-from dqn_core.config import ConfigError, RunConfig, from_dict, load_yaml, resume_mismatches
+from dqn_core.config import ConfigError, RunConfig, load_run_config, resume_mismatches
+from dqn_core.envs.protocols import with_revision
 from dqn_core.fileio import atomic_open, atomic_write_text
 from dqn_core.replay import ReplayMemory
 from dqn_core.run.checkpoint import CheckpointError, CheckpointManager
@@ -44,14 +45,21 @@ def prepare_run_dir(config: RunConfig, run_dir: Path) -> RunConfig:
 
     A run directory made by a different config (outside the fields that may
     change on resume, such as the step budget) is refused with the list of
-    differences, before anything is written.
+    differences, before anything is written. The protocol revision is filled
+    in (:func:`~dqn_core.envs.protocols.with_revision`), so a run directory
+    made under an older revision is refused unless the command names that
+    revision.
+
+    Returns:
+        The config as written to ``config.yaml``: ``config`` with its revision.
     """
+    config = with_revision(config)
     cfg_path = run_dir / "config.yaml"
     if cfg_path.exists():
         try:
-            saved = from_dict(load_yaml(cfg_path))
+            saved = load_run_config(cfg_path)
         except ConfigError as exc:
-            raise ConfigError(f"{cfg_path}: cannot read the run's config: {exc}") from None
+            raise ConfigError(f"cannot read the run's config: {exc}") from None
         diffs = resume_mismatches(saved, config)
         if diffs:
             raise ConfigError(

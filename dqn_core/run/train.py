@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from dqn_core.config import RunConfig
+from dqn_core.envs.protocols import with_revision
 from dqn_core.run.record import ScoreNormalizer
 from dqn_core.run.sink import RunSink
 from dqn_core.run.state import prepare_run_dir
@@ -62,6 +63,7 @@ def train(
     :func:`dqn_core.experiment.train` passes the MLflow tracker.
     """
     run_dir = Path(run_dir)
+    config = with_revision(config)
     summary_path = run_dir / "summary.json"
     if summary_path.exists():
         prepare_run_dir(config, run_dir)

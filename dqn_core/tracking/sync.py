@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dqn_core.config import from_dict, load_yaml
+from dqn_core.config import load_run_config
 from dqn_core.tracking.csv_metrics import missing_from_csv
 from dqn_core.tracking.metric import MAX_METRICS_PER_BATCH
 from dqn_core.tracking.mlflow_run import _read_run_file
@@ -40,7 +40,7 @@ def sync_from_csv(run_dir: Path, *, uri: str | None = None) -> int:
         ConfigError: ``run_dir/config.yaml`` is missing or invalid.
     """
     run_dir = Path(run_dir)
-    config = from_dict(load_yaml(run_dir / "config.yaml"))
+    config = load_run_config(run_dir / "config.yaml")
     if uri is None:
         saved = _read_run_file(run_dir)
         stored = saved.get("tracking_uri") if saved else None

@@ -16,6 +16,7 @@ import pandas as pd
 
 from dqn_core.config import AgentConfig, EnvConfig, EvalConfig, RunConfig, TrainConfig
 from dqn_core.envs.games import display_name
+from dqn_core.envs.protocols import with_revision
 from dqn_core.results import reference
 
 EVAL_HEADER = "step,frames,episode,score,length_frames,truncated"
@@ -34,6 +35,7 @@ def write_run(
     frame_skip: int = 4,
     finished: bool = True,
     eval_epsilon: float = 0.05,
+    protocol_revision: int | None = None,
 ) -> Path:
     """Write one run folder.
 
@@ -44,6 +46,8 @@ def write_run(
         frame_skip: ``env.frame_skip``.
         finished: write ``summary.json``.
         eval_epsilon: ``eval.epsilon``.
+        protocol_revision: ``env.protocol_revision``; None records the current
+            revision, as ``dqn train`` does.
 
     Returns:
         The run directory.
@@ -51,11 +55,14 @@ def write_run(
     cfg = RunConfig(
         preset=preset,
         seed=seed,
-        env=EnvConfig(game=game, protocol=protocol, frame_skip=frame_skip),
+        env=EnvConfig(
+            game=game, protocol=protocol, frame_skip=frame_skip, protocol_revision=protocol_revision
+        ),
         agent=AgentConfig(network="mlp" if protocol == "classic" else "nature_cnn"),
         train=TrainConfig(total_steps=total_steps, learning_starts=0),
         eval=EvalConfig(epsilon=eval_epsilon, episodes=max(len(v) for v in evals.values())),
     )
+    cfg = with_revision(cfg)
     run_dir = results_dir / "runs" / preset / game / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())

@@ -25,6 +25,7 @@ OWNED_FIELDS = {
     "env.game": "games",
     "seed": "seeds",
     "env.protocol": "protocol",
+    "env.protocol_revision": "protocol_revision",
     "eval.every_steps": "evaluation.every_steps",
     "eval.episodes": "evaluation.episodes",
     "eval.max_steps": "evaluation.max_steps",
@@ -121,6 +122,7 @@ def load_suite(cli_config, basedir):
     _validate_schema(merged, basedir, source)
     _check_overrides(merged, source)
     _check_against_package(merged, source)
+    _check_run_revisions(merged)
     return merged
 
 
@@ -210,6 +212,59 @@ def _check_against_package(suite, source):
         )
 
 
+def _run_revision(config_path):
+    """(protocol, revision) a run folder's config.yaml records; no revision means 1."""
+    with open(config_path) as fh:
+        env = (yaml.safe_load(fh) or {}).get("env") or {}
+    return env.get("protocol"), int(env.get("protocol_revision") or 1)
+
+
+def _check_run_revisions(suite):
+    """Refuse to extend a results folder whose runs ran under another protocol revision.
+
+    Snakemake counts a run folder with summary.json as done whatever protocol
+    it ran under, so a suite asking for a newer revision than its folder's runs
+    would skip them and table the old ones as if new. The wanted revision is
+    the suite's `protocol_revision`, else the protocol's current one (known when
+    dqn_core is importable; without it, only an explicit revision is checked).
+    """
+    try:
+        from dqn_core.envs.protocols import current_revision
+    except ImportError:
+        current_revision = None
+    runs = f"{results_dir(suite)}/runs"
+    wrong = {}
+    for r in run_ids(suite):
+        path = Path(f"{runs}/{r['preset']}/{r['game']}/seed{r['seed']}/config.yaml")
+        if not path.is_file():
+            continue
+        protocol, revision = _run_revision(path)
+        wanted = suite.get("protocol_revision")
+        if wanted is None and current_revision is not None and protocol:
+            try:
+                wanted = current_revision(protocol)
+            except Exception:  # an unknown protocol: the job itself reports it
+                continue
+        if wanted is not None and revision != wanted:
+            wrong.setdefault((protocol, revision, wanted), []).append(
+                f"{r['preset']}/{r['game']}/seed{r['seed']}"
+            )
+    if wrong:
+        lines = [
+            f"  - {len(ids)} run(s) made under protocol {protocol} revision {revision}, "
+            f"where this suite asks for revision {wanted}: {', '.join(ids[:4])}"
+            + (", ..." if len(ids) > 4 else "")
+            for (protocol, revision, wanted), ids in sorted(wrong.items())
+        ]
+        raise WorkflowError(
+            f"{runs} holds runs of another protocol revision; Snakemake would count them "
+            "as done and table them as this revision's:\n" + "\n".join(lines) + "\n"
+            "Continue their campaign with --config protocol_revision=N (the revision they "
+            "ran under), or give this revision its own folder with --config results_root=DIR "
+            "(docs/protocols.md, Revisions)."
+        )
+
+
 def _yaml_scalar(value):
     """A value as `dqn train --set` parses it back (YAML flow style, one line)."""
     if isinstance(value, str):
@@ -237,6 +292,8 @@ def run_sets(suite):
     }
     if suite.get("protocol") is not None:
         items["env.protocol"] = suite["protocol"]
+    if suite.get("protocol_revision") is not None:
+        items["env.protocol_revision"] = suite["protocol_revision"]
     items.update(suite["overrides"])
     return [f"{key}={_yaml_scalar(value)}" for key, value in items.items()]
 
