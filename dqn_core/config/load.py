@@ -232,7 +232,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     which may have changed the protocol since).
 
     Raises:
-        ConfigError: the file is missing or invalid, naming it.
+        ConfigError: the file is unreadable or malformed (naming it), or its
+            config is invalid.
     """
     data = load_yaml(path)
     env = data.get("env")
@@ -240,10 +241,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         env = data["env"] = {}
     if isinstance(env, dict) and env.get("protocol_revision") is None:
         env["protocol_revision"] = LEGACY_REVISION
-    try:
-        return from_dict(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return from_dict(data)
 
 
 def preset_names() -> list[str]:

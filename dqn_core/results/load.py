@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn_core.config import LEGACY_REVISION, RunConfig, load_run_config
+from dqn_core.config import LEGACY_REVISION, ConfigError, RunConfig, load_run_config
 from dqn_core.envs.games import game_key
 from dqn_core.envs.protocols import protocol_label
 from dqn_core.results.published import frames_label
@@ -107,7 +107,10 @@ def _eval_points(path: Path, run_id: str) -> pd.DataFrame | None:
 
 
 def _load_config(path: Path) -> RunConfig:
-    return load_run_config(path)  # names the file in its errors
+    try:
+        return load_run_config(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def load_suite(results_dir: Path) -> SuiteData:

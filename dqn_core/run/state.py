@@ -59,7 +59,7 @@ def prepare_run_dir(config: RunConfig, run_dir: Path) -> RunConfig:
         try:
             saved = load_run_config(cfg_path)
         except ConfigError as exc:
-            raise ConfigError(f"cannot read the run's config: {exc}") from None
+            raise ConfigError(f"{cfg_path}: cannot read the run's config: {exc}") from None
         diffs = resume_mismatches(saved, config)
         if diffs:
             raise ConfigError(
