@@ -25,6 +25,10 @@ rule evaluate:
         video=lambda wildcards, output: (
             f"--video {shlex.quote(output.video)}" if "video" in output.keys() else ""
         ),
+    # Before any new training job: a run is finished (scores, tables) as soon as it
+    # can be, so that a campaign cut off (a session's end, a cluster's time limit)
+    # leaves whole runs rather than many trained but unevaluated ones.
+    priority: 10
     threads: SUITE["resources"]["evaluate"]["threads"]
     resources:
         gpu=SUITE["resources"]["evaluate"]["gpu"],
