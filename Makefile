@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# pytest workers (pytest-xdist; one test file per worker at a time, so module fixtures run once).
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 # torch 2.13.0: the CPU wheel where no NVIDIA GPU is present, the default (CUDA) wheel otherwise.
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_CPU ?= https://download.pytorch.org/whl/cpu
@@ -46,11 +49,11 @@ workflow-lint: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint --configfile workflows/config/smoke.yaml
 
 pytest: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q $(PYTEST_PARALLEL) --durations=15
 
 # One seed of one slow learning check: the short version CI runs.
 pytest-slow-ci: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -m "slow and ci"
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q $(PYTEST_PARALLEL) -m "slow and ci"
 
 test: lint typecheck workflow-lint hadolint pytest pytest-slow-ci
 
