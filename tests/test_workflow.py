@@ -209,6 +209,23 @@ def test_config_overrides_reach_the_plan_and_the_commands(tmp_path: Path) -> Non
     assert "runs/nature-dqn/Breakout" not in out
 
 
+def test_final_evaluations_go_before_new_training_jobs(tmp_path: Path) -> None:
+    """A finished run's evaluation outranks new training jobs in the plan.
+
+    Without it Snakemake started a third training job before the first run's
+    final evaluation (seen in the revision-2 Atari-100k campaign), so a
+    campaign cut off by a time limit left trained but unevaluated runs.
+    """
+    out = run(snakemake_cmd(tmp_path, "-n", "--cores", "2", *config_args(seeds=[0])))
+    priorities: dict[str, set[int]] = {}
+    for block in re.split(r"^(?=(?:local)?rule \w+:)", out, flags=re.MULTILINE):
+        name = re.match(r"(?:local)?rule (\w+):", block)
+        if name:
+            level = re.search(r"^\s+priority: (\d+)$", block, flags=re.MULTILINE)
+            priorities.setdefault(name.group(1), set()).add(int(level.group(1)) if level else 0)
+    assert priorities["train"] == {0} and priorities["evaluate"] == {10}, priorities
+
+
 def test_video_of_the_final_evaluation_is_a_declared_output(tmp_path: Path) -> None:
     run_dir = "results/smoke/runs/nature-dqn/Pong/seed0"
     args = config_args(evaluation={"video": True}, games=["Pong"], seeds=[0])
