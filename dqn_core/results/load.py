@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn_core.config import LEGACY_REVISION, ConfigError, RunConfig, load_run_config
+from dqn_core.config import ConfigError, RunConfig, load_run_config
 from dqn_core.envs.games import game_key
 from dqn_core.envs.protocols import protocol_label
 from dqn_core.results.published import frames_label
@@ -145,7 +145,8 @@ def load_suite(results_dir: Path) -> SuiteData:
         run_id = run_dir.relative_to(runs_root).as_posix()
         cfg = _load_config(cfg_path)
         budget = cfg.steps_to_frames(cfg.train.total_steps)
-        revision = int(cfg.env.protocol_revision or LEGACY_REVISION)
+        revision = cfg.env.protocol_revision
+        assert revision is not None  # load_run_config reads a missing one as LEGACY_REVISION
         label = protocol_label(cfg.env.protocol, revision)
         row: dict[str, object] = {
             "run_id": run_id,
