@@ -29,3 +29,28 @@ def test_a_budget_that_cuts_episodes_is_reported(caplog: pytest.LogCaptureFixtur
     assert 1 <= len(results) < 50
     (record,) = caplog.records
     assert f"{len(results)} of 50 episodes finished within eval.max_steps=30" in record.message
+
+
+def left_on_env0_balance_elsewhere(
+    obs: np.ndarray, epsilon: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Env 0 falls over in ~10 steps; the others balance the pole (100s of steps)."""
+    state = obs.reshape(len(obs), -1)[:, -4:]  # cart x, x', pole angle, angle'
+    actions = (state[:, 2] + state[:, 3] > 0).astype(np.int64)
+    actions[0] = 0
+    return actions
+
+
+def test_each_env_plays_its_share_so_short_games_are_not_favoured() -> None:
+    """With several envs, the first episodes to finish are the short ones; each
+    env therefore plays a fixed share (taking the first 10 to finish here gave 10
+    short games and no long one)."""
+    cfg = load_config("cartpole", sets=["eval.num_envs=3"])
+    results = evaluate_policy(
+        left_on_env0_balance_elsewhere, cfg, index=0, episodes=10, max_steps=100_000
+    )
+    scores = sorted(r.score for r in results)
+    assert len(results) == 10
+    # Env 0 (4 episodes: the remainder goes to the first env) plays short games,
+    # envs 1 and 2 (3 each) long ones.
+    assert max(scores[:4]) < 30 and min(scores[4:]) > 100, scores

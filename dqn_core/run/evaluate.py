@@ -89,7 +89,10 @@ def evaluate_policy(
             must be cheap, e.g. a read of a flag that a signal handler sets.
 
     Returns:
-        The completed episodes in order of completion. If the step cap ends the
+        The completed episodes in order of completion; with ``eval.num_envs``
+        environments, each plays its own share (``episodes / num_envs``, the
+        first ``episodes % num_envs`` one more) so that long games count as
+        often as short ones. If the step cap ends the
         evaluation before any episode completes, the unfinished episode is
         returned with ``truncated=True`` so that an evaluation never yields
         nothing.
@@ -108,6 +111,12 @@ def evaluate_policy(
     results: list[EpisodeResult] = []
     returns = np.zeros(num_envs, dtype=np.float64)
     lengths = np.zeros(num_envs, dtype=np.int64)
+    # Each environment plays a fixed share of the episodes. Taking the first
+    # ``episodes`` to finish on any environment would favour short games (several
+    # short ones end on one environment while a long one is still running on
+    # another), and short games usually score less.
+    quota = np.full(num_envs, episodes // num_envs, dtype=np.int64)
+    quota[: episodes % num_envs] += 1
     try:
         obs = env.reset()
         steps = 0
@@ -118,10 +127,11 @@ def evaluate_policy(
             out = env.step(actions)
             returns += out.reward
             lengths += 1
-            steps += num_envs
+            steps += int(np.count_nonzero(quota))  # envs whose share is done idle along
             ended = np.flatnonzero(out.terminated | out.truncated)
             for i in ended.tolist():
-                if len(results) < episodes:
+                if quota[i] > 0:
+                    quota[i] -= 1
                     results.append(
                         EpisodeResult(
                             episode=len(results),
