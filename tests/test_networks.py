@@ -337,6 +337,35 @@ def test_der_cnn_channels_last_and_contiguous_agree(head: str) -> None:
     assert torch.allclose(nchw(x_nhwc), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("network", ["der_cnn", "nature_cnn", "mlp"])
+def test_prepared_observations_give_exactly_the_same_outputs(network: str) -> None:
+    """The learner prepares next_obs once for the target and online networks: the same
+    values, bit for bit, as each network converting the frames itself."""
+    if network == "mlp":
+        agent = AgentConfig(network="mlp", mlp_hidden=(16, 8), dueling=True, noisy=True)
+        shape: tuple[int, ...] = (5,)
+        x = torch.randn(6, 5, generator=gen(2))
+    else:
+        agent = der_agent(**HEADS["rainbow"]) if network == "der_cnn" else AgentConfig()
+        shape = (4, 84, 84)
+        x = pixels(6)
+    online = build_network(agent, shape, 4, gen(5))
+    target = build_network(agent, shape, 4, gen(6))
+    if agent.noisy:
+        online.reset_noise(gen(7))
+        target.reset_noise(gen(8))
+    prepared = online.prepare(x)
+    before = prepared.tensor.clone()
+    for net in (online, target):
+        assert torch.equal(net(prepared), net(x))
+        if agent.distributional:
+            assert torch.equal(net.log_probs(prepared), net.log_probs(x))
+    assert torch.equal(prepared.tensor, before)  # the networks do not modify it
+    if network != "mlp":
+        with pytest.raises(ValueError, match=r"built for frames of shape \(4, 84, 84\)"):
+            online.prepare(pixels(2, (4, 80, 80)))
+
+
 # ------------------------------------------------------------------ the config
 def test_config_accepts_der_cnn_for_atari_and_rejects_it_for_classic() -> None:
     for protocol in ("nature2015", "machado2018", "atari100k"):

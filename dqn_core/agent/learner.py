@@ -14,8 +14,11 @@ train frequency) and :meth:`Learner.sync_target`; ``update`` returns detached
 scalar tensors (never ``.item()``: that would force a device sync on every
 update) and, under prioritized replay, the new priorities.
 
-Speed: the target-network forward runs under ``no_grad``; Adam is the fused
-kernel where the device supports it (:mod:`.optim`); the CNN runs channels-last.
+Speed: the target-network forward runs under ``no_grad``; ``next_obs`` is
+converted (uint8 to float, and the DER torso's patch gather) once for the target
+and online networks; on the CPU, gradient clipping skips its scaling pass when
+the scale is 1; Adam is the fused kernel where the device supports it
+(:mod:`.optim`); the CNN runs channels-last. None of these changes a value.
 """
 
 from __future__ import annotations
@@ -266,13 +269,16 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         t3 = clock()
-        if self.agent.max_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self._params, self.agent.max_grad_norm, foreach=True
-            )
-        else:
-            grads = [p.grad for p in self._params if p.grad is not None]
-            grad_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+        grads = [p.grad for p in self._params if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+        max_norm = self.agent.max_grad_norm
+        # torch scales by min(1, max_norm / (norm + 1e-6)). On the CPU, reading that
+        # costs nothing, and where it is 1 the pass over the gradients changes nothing:
+        # skip it (same values). On an accelerator, scale rather than wait for the device.
+        if max_norm is not None and (
+            self.device.type != "cpu" or float(max_norm / (grad_norm + 1e-6)) < 1.0
+        ):
+            torch.nn.utils.clip_grads_with_norm_(self._params, max_norm, grad_norm, foreach=True)
         self.optimizer.step()
         timers = self.timers
         timers["noise"] += t1 - t0
@@ -303,12 +309,15 @@ class Learner:
         is compiled with it); the optimizer step stays outside (a fused kernel already).
         """
         priorities: Tensor
+        # next_obs is converted once for the target and online networks. The autograd
+        # pass runs last, so backward finds its saved activations still in cache.
         if self.online.distributional:
             support = self.online.support
             with torch.no_grad():
-                next_log_p = self.target.log_probs(next_obs)  # (B, A, atoms)
+                next_in = self.online.prepare(next_obs)
+                next_log_p = self.target.log_probs(next_in)  # (B, A, atoms)
                 next_p = next_log_p.exp()
-                chooser = self.online(next_obs) if self.agent.double else next_p @ support
+                chooser = self.online(next_in) if self.agent.double else next_p @ support
                 best = chooser.argmax(dim=1)
                 best_p = next_p.gather(1, best.view(-1, 1, 1).expand(-1, 1, next_p.shape[2]))
                 target_p = categorical_projection(best_p.squeeze(1), reward, discount, support)
@@ -323,9 +332,10 @@ class Learner:
                 priorities = categorical_kl(target_p, log_p) if self.prioritized else per_sample
         else:
             with torch.no_grad():
-                next_q = self.target(next_obs)
+                next_in = self.online.prepare(next_obs)
+                next_q = self.target(next_in)
                 if self.agent.double:
-                    next_value = double_q_value(self.online(next_obs), next_q)
+                    next_value = double_q_value(self.online(next_in), next_q)
                 else:
                     next_value = greedy_action_value(next_q)
                 target_value = td_target(reward, discount, next_value)

@@ -30,6 +30,7 @@ CPU; see benchmarks/learner.py). All their convolutions are unpadded ("VALID").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +45,17 @@ from dqn_core.agent.torsos import (
 from dqn_core.config import AgentConfig
 
 
+class Prepared(NamedTuple):
+    """A batch of observations already converted for a torso (:meth:`QNetwork.prepare`).
+
+    The learner prepares ``next_obs`` once and hands it to the target and online
+    networks: the uint8-to-float conversion (and the DER torso's patch gather) is
+    then paid once, with the same values as two separate conversions.
+    """
+
+    tensor: Tensor
+
+
 class QNetwork(nn.Module):
     """Torso + (dueling) (noisy) (categorical) head.
 
@@ -56,7 +68,7 @@ class QNetwork(nn.Module):
 
     def __init__(
         self,
-        torso: nn.Module,
+        torso: ConvTorso | MLPTorso,
         feature_dim: int,
         num_actions: int,
         hidden: int,
@@ -107,23 +119,27 @@ class QNetwork(nn.Module):
         self.advantage = stream(num_actions * self.num_atoms)
         self.value = stream(self.num_atoms) if dueling else None
 
-    def _head(self, obs: Tensor) -> Tensor:
+    def prepare(self, obs: Tensor) -> Prepared:
+        """Observations converted once for this network's torso (and any copy of it)."""
+        return Prepared(self.torso.prepare(obs))
+
+    def _head(self, obs: Tensor | Prepared) -> Tensor:
         """(B, A, atoms) logits, or (B, A, 1) Q-values."""
-        features = self.torso(obs)
+        features = self.torso.body(obs.tensor) if isinstance(obs, Prepared) else self.torso(obs)
         out = self.advantage(features).view(-1, self.num_actions, self.num_atoms)
         if self.value is not None:
             value = self.value(features).view(-1, 1, self.num_atoms)
             out = value + out - out.mean(dim=1, keepdim=True)
         return out
 
-    def forward(self, obs: Tensor) -> Tensor:
-        """Q-values (B, A)."""
+    def forward(self, obs: Tensor | Prepared) -> Tensor:
+        """Q-values (B, A) of observations (or of :meth:`prepare`'s output)."""
         out = self._head(obs)
         if not self.distributional:
             return out.squeeze(-1)
         return torch.softmax(out, dim=-1) @ self.support
 
-    def log_probs(self, obs: Tensor) -> Tensor:
+    def log_probs(self, obs: Tensor | Prepared) -> Tensor:
         """Log-probabilities (B, A, atoms) of the return distribution (categorical nets only)."""
         if not self.distributional:
             raise RuntimeError("log_probs: this network has a scalar Q head (distributional=false)")

@@ -135,29 +135,55 @@ class ConvTorso(nn.Module):
         self._first_map = _conv_output(self.obs_shape, self.convs_spec[:1], self.name)[1:]
 
     def forward(self, obs: Tensor) -> Tensor:
+        return self.body(self.prepare(obs))
+
+    def prepare(self, obs: Tensor) -> Tensor:
+        """The first layer's float input from uint8 frames: what :meth:`body` reads.
+
+        For the patch path, the first layer's patches as a (B x patches, k x k x c)
+        matrix; otherwise the frames in float32, in the convolutions' memory layout.
+        Either way scaled to [0, 1]. Two networks with the same torso shape can share
+        it: the learner prepares ``next_obs`` once for the target and online networks.
+        """
         if obs.dtype != torch.uint8:
             raise TypeError(
                 f"obs: the {self.name} takes uint8 pixels (0..255) and scales them itself, "
                 f"got {obs.dtype}"
             )
+        if tuple(obs.shape[1:]) != self.obs_shape:
+            raise ValueError(
+                f"obs: the {self.name} was built for frames of shape {self.obs_shape}, "
+                f"got a batch of shape {tuple(obs.shape)}"
+            )
+        if not self.patchwise:
+            # One copy: uint8 -> float32 in the conv layout; the scale is applied in place.
+            return obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
+        # The first layer's patches, gathered from the uint8 frames with one precomputed
+        # index (in the weight's (c, kh, kw) order) and converted to float once.
+        batch = obs.shape[0]
+        x = torch.gather(obs.reshape(batch, -1), 1, self._gather.expand(batch, -1))
+        return (
+            x.view(-1, self._conv_layers[0].weight[0].numel()).to(torch.float32).mul_(1.0 / 255.0)
+        )
+
+    def body(self, x: Tensor) -> Tensor:
+        """(B, features) from :meth:`prepare`'s output (which it does not modify)."""
         if self.patchwise:
-            return self._patch_forward(obs)
-        return self.reference_forward(obs)
+            return self._patch_forward(x)
+        return torch.flatten(self.convs(x), 1)
 
     def reference_forward(self, obs: Tensor) -> Tensor:
         """The torso as a stack of ``nn.Conv2d`` calls (what :meth:`_patch_forward` equals)."""
-        # One copy: uint8 -> float32 in the conv layout; the scale is applied in place.
         x = obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
         return torch.flatten(self.convs(x), 1)
 
-    def _patch_forward(self, obs: Tensor) -> Tensor:
+    def _patch_forward(self, patches: Tensor) -> Tensor:
         """Non-overlapping convolutions as matrix products over gathered patches.
 
         With kernel == stride, output pixel (i, j) of a layer reads one k x k patch
         that no other output pixel reads, so the layer is ``patches @ W^T + b`` with
-        one row per output pixel. The first layer's patches are gathered from the
-        uint8 frames with one precomputed index (in the weight's (c, kh, kw) order)
-        and converted to float once; later layers read their input in (h, w, c)
+        one row per output pixel. The first layer's patches come from
+        :meth:`prepare`; later layers read their input in (h, w, c)
         order, a view plus one copy, against the weight permuted to (kh, kw, c).
         Same parameters, same features in the same (c, h, w) order as
         :meth:`reference_forward`; only the summation order differs (float
@@ -165,12 +191,10 @@ class ConvTorso(nn.Module):
         input: 1.09x the DER agent steps/s in the training loop on the 2-core CPUs
         here (benchmarks/der_throughput.py).
         """
-        batch = obs.shape[0]
         first, *rest = self._conv_layers
-        x = torch.gather(obs.reshape(batch, -1), 1, self._gather.expand(batch, -1))
-        x = x.view(-1, first.weight[0].numel()).to(torch.float32).mul_(1.0 / 255.0)
-        h = torch.relu_(F.linear(x, first.weight.view(first.out_channels, -1), first.bias))
         height, width = self._first_map
+        batch = patches.shape[0] // (height * width)
+        h = torch.relu_(F.linear(patches, first.weight.view(first.out_channels, -1), first.bias))
         for conv, (_, k, _) in zip(rest, self.convs_spec[1:], strict=True):
             channels = conv.in_channels
             out_h, out_w = (height - k) // k + 1, (width - k) // k + 1
@@ -249,4 +273,12 @@ class MLPTorso(nn.Module):
         self.output_dim = in_features
 
     def forward(self, obs: Tensor) -> Tensor:
-        return self.layers(torch.flatten(obs, 1).to(torch.float32))
+        return self.body(self.prepare(obs))
+
+    def prepare(self, obs: Tensor) -> Tensor:
+        """The observations flattened to float32 (what :meth:`body` reads)."""
+        return torch.flatten(obs, 1).to(torch.float32)
+
+    def body(self, x: Tensor) -> Tensor:
+        """(B, features) from :meth:`prepare`'s output."""
+        return self.layers(x)
