@@ -7,6 +7,9 @@ learner; MLflow off) for a few thousand agent steps and prints, per code tree:
 * agent steps/s (= updates/s) in the learning phase, from metrics.csv;
 * where the loop's time goes: act, env, store, sample, learn; and inside learn
   (where the tree's learner reports it) forward, backward and optimizer;
+* evaluation agent steps/s: the trained network acting greedily with its mean
+  weights (as `dqn evaluate` and the in-training evaluations do) on one env,
+  ``--eval-steps`` agent steps;
 * the CPU model, torch threads, and the CPU used by *other* processes during
   each measurement (a figure taken on a busy machine is flagged).
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import platform
 import statistics
@@ -59,7 +63,13 @@ def cpu_model() -> str:
 
 # ------------------------------------------------------------------ worker side
 def worker(
-    tree: Path, game: str, steps: int, learning_starts: int, threads: int, compile_mode: str
+    tree: Path,
+    game: str,
+    steps: int,
+    learning_starts: int,
+    threads: int,
+    compile_mode: str,
+    eval_steps: int,
 ) -> dict[str, Any]:
     """One DER run of ``tree``'s dqn_core in this process; returns its figures."""
     sys.path.insert(0, str(tree))
@@ -69,7 +79,14 @@ def worker(
 
     import dqn_core
     from dqn_core.config import load_config
-    from dqn_core.run import Trainer
+
+    # Older commits (e.g. 259d9df) kept the loop and the evaluation at the top level.
+    try:
+        from dqn_core.run import Trainer
+        from dqn_core.run.evaluate import evaluate_policy
+    except ImportError:
+        from dqn_core.evaluate import evaluate_policy  # type: ignore[no-redef]
+        from dqn_core.train import Trainer  # type: ignore[no-redef]
 
     assert Path(dqn_core.__file__).resolve().is_relative_to(tree.resolve()), dqn_core.__file__
     sets = [
@@ -93,6 +110,13 @@ def worker(
         trainer = Trainer(cfg, Path(tmp) / "run", quiet=True)
         trainer.run()
         rows = list(csv.DictReader((Path(tmp) / "run" / "metrics.csv").open()))
+        # The trained network evaluated as the runs' evaluations do: eval mode (the
+        # mean weights of the noisy layers), epsilon 0.001, one env, eval_steps steps.
+        trainer.learner.online.eval()
+        logging.getLogger("dqn_core").setLevel(logging.ERROR)  # "n of 10**6 episodes finished"
+        t0 = time.perf_counter()
+        evaluate_policy(trainer.learner.act, cfg, index=1, episodes=10**6, max_steps=eval_steps)
+        eval_rate = eval_steps / (time.perf_counter() - t0)
     # From the first log point a full window after learning starts, to the last one
     # before the final evaluation's row (whose time includes the evaluation).
     rows = [r for r in rows if int(r["step"]) >= learning_starts + 500]
@@ -104,6 +128,7 @@ def worker(
     learn = dict(getattr(trainer.learner, "timers", {}) or {})
     return {
         "rate": rate,
+        "eval_rate": eval_rate,
         "timers": timers,
         "learn": learn,
         "updates": trainer.learner.updates,
@@ -129,6 +154,8 @@ def spawn(tree: Path, args: argparse.Namespace, threads: int) -> subprocess.Pope
         str(threads),
         "--compile",
         compile_mode,
+        "--eval-steps",
+        str(args.eval_steps),
     ]
     env = {**os.environ, "PYTHONPATH": str(tree)}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
@@ -206,6 +233,9 @@ def main() -> None:
         help="train.compile of the working tree's runs (none, default, ...); the baseline "
         "always runs eager",
     )
+    ap.add_argument(
+        "--eval-steps", type=int, default=2_000, help="agent steps of the timed evaluation"
+    )
     ap.add_argument("--quick", action="store_true", help="3,600 steps, one round")
     args = ap.parse_args()
     if args.worker is not None:
@@ -218,6 +248,7 @@ def main() -> None:
                     args.learning_starts,
                     args.threads,
                     args.compile,
+                    args.eval_steps,
                 )
             )
         )
@@ -243,8 +274,9 @@ def main() -> None:
                 (r,) = measure([tree], args, args.threads)
                 results[name].append(r)
                 print(
-                    f"round {rnd + 1}: {name:14s} {r['rate']:6.1f} agent steps/s "
-                    f"({args.threads} threads; other CPU {r['other_cpu']:.2f} cores)"
+                    f"round {rnd + 1}: {name:14s} {r['rate']:6.1f} agent steps/s, "
+                    f"evaluation {r['eval_rate']:6.1f} ({args.threads} threads; "
+                    f"other CPU {r['other_cpu']:.2f} cores)"
                 )
             if args.parallel:
                 for name, tree in trees.items():
@@ -258,18 +290,24 @@ def main() -> None:
                     )
         print(
             "\n| code | agent steps/s, 1 run x "
-            f"{args.threads} threads (median) | 2 runs x 1 thread, summed | other CPU (cores) |"
+            f"{args.threads} threads (median) | 2 runs x 1 thread, summed | "
+            "evaluation agent steps/s (median) | other CPU (cores) |"
         )
-        print("| --- | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: |")
         med = {n: statistics.median(r["rate"] for r in rs) for n, rs in results.items()}
+        ev = {n: statistics.median(r["eval_rate"] for r in rs) for n, rs in results.items()}
         for name, rs in results.items():
             two = f"{statistics.median(pairs[name]):.1f}" if pairs[name] else "-"
             busy = max(r["other_cpu"] for r in rs)
-            print(f"| {name} | {med[name]:.1f} | {two} | {busy:.2f} |")
+            print(f"| {name} | {med[name]:.1f} | {two} | {ev[name]:.1f} | {busy:.2f} |")
         if args.baseline:
             print(
                 f"\nratio working tree / {args.baseline}: "
                 f"{med['working tree'] / med[args.baseline]:.2f}x (1 run x {args.threads} threads)"
+            )
+            print(
+                f"ratio working tree / {args.baseline}, evaluation: "
+                f"{ev['working tree'] / ev[args.baseline]:.2f}x"
             )
             if pairs["working tree"]:
                 print(

@@ -166,6 +166,27 @@ def test_noisy_linear_equals_the_factorised_weight_formula() -> None:
     assert torch.allclose(layer.eps_in, raw.sign() * raw.abs().sqrt())
 
 
+def test_noisy_linear_at_zero_noise_acts_with_its_mean_layer_exactly() -> None:
+    """Acting at zero noise (evaluation) skips the noise product: the same values as the
+    full formula; sigma still gets its (zero) gradient under autograd; and loaded
+    noise buffers are used, not a stale 'zero' flag."""
+    layer = NoisyLinear(6, 3, 0.5, gen())
+    x = torch.randn(4, 6, generator=gen(1))
+    layer.reset_noise(gen(2))
+    noisy = layer(x).detach()
+    state = {k: v.clone() for k, v in layer.state_dict().items()}
+    layer.zero_noise()
+    full = layer(x)  # autograd on: the full formula
+    with torch.no_grad():
+        assert torch.equal(layer(x), full.detach())
+        assert torch.equal(layer(x), torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu))
+    full.sum().backward()
+    assert layer.weight_sigma.grad is not None and not layer.weight_sigma.grad.any()
+    layer.load_state_dict(state)  # a checkpoint's noise
+    with torch.no_grad():
+        assert torch.equal(layer(x), noisy)
+
+
 def test_noise_changes_only_on_reset_and_follows_the_generator() -> None:
     agent = AgentConfig(network="mlp", mlp_hidden=(8, 8), noisy=True)
     net = build_network(agent, (3,), 2, gen())

@@ -9,6 +9,7 @@ Noise draws come from the generator passed to :meth:`NoisyLinear.reset_noise`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +71,9 @@ class NoisyLinear(nn.Module):
         self.register_buffer("eps_out", torch.zeros(out_features))
         self.eps_in: Tensor
         self.eps_out: Tensor
+        # True while both noise buffers hold zeros (as built, after zero_noise): then a
+        # forward pass without autograd is the mean layer alone (see forward).
+        self._noise_is_zero = True
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
@@ -84,13 +88,25 @@ class NoisyLinear(nn.Module):
         device = self.eps_in.device
         self.eps_in.copy_(_scaled_noise(self.in_features, generator, device))
         self.eps_out.copy_(_scaled_noise(self.out_features, generator, device))
+        self._noise_is_zero = False
 
     def zero_noise(self) -> None:
         """Set the noise to zero: the layer computes with its mean weights ``mu``."""
         self.eps_in.zero_()
         self.eps_out.zero_()
+        self._noise_is_zero = True
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        # The loaded noise buffers decide (a checkpoint holds the noise of its step).
+        self._noise_is_zero = not (bool(self.eps_in.any()) or bool(self.eps_out.any()))
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._noise_is_zero and not torch.is_grad_enabled():
+            # Acting with the mean weights (evaluation): the noise terms are exact
+            # zeros, so skip their product (half of the layer's work at batch 1).
+            # Not under autograd: there sigma must still get its (zero) gradient.
+            return F.linear(x, self.weight_mu, self.bias_mu)
         bias = torch.addcmul(self.bias_mu, self.bias_sigma, self.eps_out)
         mean = F.linear(x, self.weight_mu, bias)
         return torch.addcmul(mean, F.linear(x * self.eps_in, self.weight_sigma), self.eps_out)

@@ -118,6 +118,8 @@ class QNetwork(nn.Module):
 
         self.advantage = stream(num_actions * self.num_atoms)
         self.value = stream(self.num_atoms) if dueling else None
+        # Listed once: acting draws (or zeroes) the noise at every agent step.
+        self._noisy_layers = [m for m in self.modules() if isinstance(m, NoisyLinear)]
 
     def prepare(self, obs: Tensor) -> Prepared:
         """Observations converted once for this network's torso (and any copy of it)."""
@@ -151,15 +153,13 @@ class QNetwork(nn.Module):
 
     def reset_noise(self, generator: torch.Generator) -> None:
         """Draw fresh noise in every noisy layer (no-op without noisy layers)."""
-        for module in self.modules():
-            if isinstance(module, NoisyLinear):
-                module.reset_noise(generator)
+        for layer in self._noisy_layers:
+            layer.reset_noise(generator)
 
     def zero_noise(self) -> None:
         """Zero the noise of every noisy layer: the network acts with its mean weights."""
-        for module in self.modules():
-            if isinstance(module, NoisyLinear):
-                module.zero_noise()
+        for layer in self._noisy_layers:
+            layer.zero_noise()
 
 
 def categorical_support(agent: AgentConfig) -> Tensor:
