@@ -12,7 +12,8 @@ The learner knows no environment, no replay internals and no logging: the
 training loop decides when to call :meth:`Learner.update` (learning starts,
 train frequency) and :meth:`Learner.sync_target`; ``update`` returns detached
 scalar tensors (never ``.item()``: that would force a device sync on every
-update) and, under prioritized replay, the new priorities.
+update; only on the CPU, where it costs nothing, does gradient clipping read its
+scale) and, under prioritized replay, the new priorities.
 
 Speed: the target-network forward runs under ``no_grad``; ``next_obs`` is
 converted (uint8 to float, and the DER torso's patch gather) once for the target

@@ -156,8 +156,7 @@ class ConvTorso(nn.Module):
                 f"got a batch of shape {tuple(obs.shape)}"
             )
         if not self.patchwise:
-            # One copy: uint8 -> float32 in the conv layout; the scale is applied in place.
-            return obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
+            return self._float_frames(obs)
         # The first layer's patches, gathered from the uint8 frames with one precomputed
         # index (in the weight's (c, kh, kw) order) and converted to float once.
         batch = obs.shape[0]
@@ -172,10 +171,13 @@ class ConvTorso(nn.Module):
             return self._patch_forward(x)
         return torch.flatten(self.convs(x), 1)
 
+    def _float_frames(self, obs: Tensor) -> Tensor:
+        """One copy: uint8 -> float32 in the conv layout; the scale is applied in place."""
+        return obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
+
     def reference_forward(self, obs: Tensor) -> Tensor:
         """The torso as a stack of ``nn.Conv2d`` calls (what :meth:`_patch_forward` equals)."""
-        x = obs.to(dtype=torch.float32, memory_format=self.memory_format).mul_(1.0 / 255.0)
-        return torch.flatten(self.convs(x), 1)
+        return torch.flatten(self.convs(self._float_frames(obs)), 1)
 
     def _patch_forward(self, patches: Tensor) -> Tensor:
         """Non-overlapping convolutions as matrix products over gathered patches.
