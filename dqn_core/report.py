@@ -218,7 +218,14 @@ def write_report(results_dir: Path, suite_config: dict[str, Any] | None = None) 
         grid = _figure(figures_dir, f"curves_{group}", f"learning curves of {group}")
         if grid:
             per_game = f"`{figures_dir.name}/curve_{group}_<Game>.png|.svg`"
-            lines += [grid, "", f"One figure per game: {per_game}.", ""]
+            lines += [
+                grid,
+                "",
+                "Blue: evaluation scores (each seed, and their mean); grey: the mean return "
+                "of the training episodes that ended in each log window (the acting policy, "
+                f"whole games), one line a seed. One figure per game: {per_game}.",
+                "",
+            ]
 
     lines += [
         "## Runs",

@@ -83,10 +83,11 @@ def test_smoke_suite_figures(tmp_path: Path) -> None:
     pong = (figures / f"curve_{group}_Pong.svg").read_text()
     expected = (
         "Emulator frames",
-        "Evaluation score (raw game score)",
-        "nature-dqn: mean of 2 seeds",
+        "Score (raw game score)",
+        "nature-dqn: evaluation, mean of 2 seeds",
         "95% CI of the mean",
-        "individual seeds",
+        "evaluation, individual seeds",
+        "training episodes (acting policy), per seed",
         "Pong: nature-dqn, nature2015 protocol",
         "not drawn: DQN (Nature) 18.9 at 200M frames",
     )

@@ -6,7 +6,8 @@ files under ``results/<suite>/figures/``:
 
 - ``curve_<group>_<Game>``: evaluation score against emulator frames for one
   game: each seed faint, the mean over seeds bold with its 95% Student-t band,
-  and the reference where the protocol matches: Dopamine's DQN curve (training
+  each seed's training return (metrics.csv ``train/episode_return``: the mean
+  of the episodes that ended in each log window) thin and grey, and the reference where the protocol matches: Dopamine's DQN curve (training
   returns, its own 95% band over 5 runs) under ``machado2018``, or the published
   final scores as dashed levels when the frame budget matches; a published
   score at another budget is named in the title, not drawn;

@@ -34,6 +34,7 @@ _STYLE: dict[Any, Any] = {
 }
 _OURS = "tab:blue"
 _OURS_COLOURS = (_OURS, "tab:orange", "tab:cyan", "tab:olive", "tab:pink")
+_TRAIN = "0.45"  # grey: training returns, under the evaluation curves
 _REFERENCE_COLOURS = ("tab:red", "tab:green", "tab:purple", "tab:brown", "tab:gray")
 _FRAMES_AXIS = "Emulator frames"
 

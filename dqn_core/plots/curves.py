@@ -1,6 +1,7 @@
 """Learning curves: evaluation score against emulator frames, per game and per group.
 
-Each seed faint, the mean over seeds bold with its 95% Student-t band, and the
+Each seed faint, the mean over seeds bold with its 95% Student-t band, each
+seed's training return (the acting policy's whole games) thin and grey, and the
 published reference where the protocol matches (Dopamine's DQN curve, or
 published final scores as dashed levels when the frame budget matches).
 """
@@ -21,6 +22,7 @@ from dqn_core.plots.canvas import (
     _OURS,
     _REFERENCE_COLOURS,
     _STYLE,
+    _TRAIN,
     FIGSIZE,
     _new_figure,
     _save,
@@ -56,34 +58,61 @@ def _game_runs(data: SuiteData, group: str, game: str) -> pd.DataFrame:
     return r[(r["group"] == group) & (r["game"] == game)].sort_values("seed")
 
 
+#: The metrics.csv column drawn as the training curve: the mean return of the
+#: episodes that ended in each log window (whole games, the acting policy).
+TRAIN_RETURN = "train/episode_return"
+
+
+def _draw_training(ax: Axes, data: SuiteData, run_ids: pd.Series) -> None:
+    """Each run's training return against frames, thin and grey (one legend entry)."""
+    m = data.metrics
+    if TRAIN_RETURN not in m.columns:
+        return
+    label: str | None = "training episodes (acting policy), per seed"
+    for run_id in run_ids:
+        rows = m[m["run_id"] == run_id].dropna(subset=[TRAIN_RETURN]).sort_values("frames")
+        if rows.empty:
+            continue
+        ax.plot(rows["frames"].to_numpy(), rows[TRAIN_RETURN].to_numpy(dtype=float),
+                color=_TRAIN, alpha=0.7, lw=0.7, label=label)  # fmt: skip
+        label = None
+
+
 def _draw_curve(ax: Axes, data: SuiteData, group: str, game: str, *, compact: bool) -> list[str]:
     """One game's learning curves on ``ax``; returns the published scores not drawn."""
     runs = _game_runs(data, group, game)
     first = runs.iloc[0]
     preset, protocol = str(first["preset"]), str(first["protocol"])
     budget = int(first["budget_frames"])
+    # Under the evaluation curves: a budget with one evaluation (Atari-100k) shows
+    # how the run got there, and Dopamine's published curves are training returns.
+    _draw_training(ax, data, runs["run_id"])
     ev = data.evals[data.evals["run_id"].isin(runs["run_id"])]
     wide = ev.pivot_table(index="frames", columns="run_id", values="score_mean")
     for i, run_id in enumerate(runs["run_id"]):
         if run_id in wide:
             col = wide[run_id].dropna()
-            ax.plot(col.index, col.to_numpy(), color=_OURS, alpha=0.3, lw=0.8,
-                    label="individual seeds" if i == 0 else None)  # fmt: skip
+            # A marker too: with one evaluation (Atari-100k) a seed is a single point.
+            ax.plot(col.index, col.to_numpy(), color=_OURS, alpha=0.4, lw=0.8, marker=".",
+                    ms=4, label="evaluation, individual seeds" if i == 0 else None)  # fmt: skip
     complete = wide.dropna()  # frames every run of this game has reached
     n = complete.shape[1]
     if len(complete):
         mean, low, high = _t_band(complete.to_numpy().T)
         x = complete.index.to_numpy()
-        label = f"{preset}: mean over seeds" if compact else f"{preset}: mean of {n} seeds"
+        seeds = f"{n} seed" if n == 1 else f"{n} seeds"
+        label = (
+            f"{preset}: mean over seeds" if compact else f"{preset}: evaluation, mean of {seeds}"
+        )
         ax.plot(x, mean, color=_OURS, lw=2, marker="o", ms=3, label=label)
-        if n > 1:
+        if n > 1 and len(x) > 1:  # one point has no band to draw (the tables give its CI)
             ax.fill_between(x, low, high, color=_OURS, alpha=0.2, lw=0, label="95% CI of the mean")
     x_max = float(wide.index.max()) if len(wide) else float(budget)
     not_drawn = _draw_reference(
         ax, preset, protocol, budget, str(first["game_key"]), x_max, compact=compact
     )
     ax.set_xlabel(_FRAMES_AXIS)
-    ax.set_ylabel("Evaluation score" if compact else "Evaluation score (raw game score)")
+    ax.set_ylabel("Score" if compact else "Score (raw game score)")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_xlim(left=0)
     if compact:
