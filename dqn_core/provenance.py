@@ -1,12 +1,15 @@
-"""Which code ran: the git commit of the installed source tree.
+"""Which code ran, and where: the git commit of the installed source tree, the CPU.
 
-Foundation module (imports nothing from dqn_core): the run loop writes the
-commit into ``summary.json``, the tracker into MLflow tags.
+Foundation module (imports nothing from dqn_core): the run loop writes both
+into ``summary.json``, the tracker into MLflow tags. The CPU matters for a
+table that grows across machines: the same seed gives another trajectory on
+another CPU, and speeds differ.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 from pathlib import Path
@@ -43,3 +46,60 @@ def git_commit() -> tuple[str, str]:
         return "unknown", "unknown"
     status = _git(["status", "--porcelain", "--untracked-files=no"], here)
     return commit, "unknown" if status is None else str(bool(status)).lower()
+
+
+def describe_cpu(cpuinfo: str, logical_cpus: int | None) -> str:
+    """One line naming a CPU from the text of Linux's ``/proc/cpuinfo``.
+
+    Virtual machines often report a generic model name ("Intel(R) Xeon(R)
+    Processor"), so the family and model numbers and whether AVX-512 is there
+    (which changes the learner's speed about 2x) come with it.
+
+    Args:
+        cpuinfo: the file's text (its first processor block is read).
+        logical_cpus: CPUs this process may use, or None.
+
+    Returns:
+        e.g. ``"Intel(R) Xeon(R) Processor (family 6 model 167, avx512f), 2 logical CPUs"``;
+        ``"unknown"`` when the text names no CPU.
+    """
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip().lower(), value.strip())
+    name = fields.get("model name") or fields.get("hardware") or fields.get("processor", "")
+    if not name or name.isdigit():
+        return "unknown"
+    details = []
+    if "cpu family" in fields and "model" in fields:
+        details.append(f"family {fields['cpu family']} model {fields['model']}")
+    flags = (fields.get("flags") or fields.get("features") or "").split()
+    if flags:
+        details.append("avx512f" if "avx512f" in flags else "no avx512f")
+    text = f"{name} ({', '.join(details)})" if details else name
+    if logical_cpus:
+        text += f", {logical_cpus} logical CPU{'s' if logical_cpus != 1 else ''}"
+    return text
+
+
+def cpu_description() -> str:
+    """:func:`describe_cpu` of this machine (``platform.processor()`` off Linux)."""
+    try:
+        cpus: int | None = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count()
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    described = describe_cpu(text, cpus)
+    if described != "unknown":
+        return described
+    # No model name (off Linux, or an ARM cpuinfo): what Python knows.
+    name = platform.processor() or platform.machine() or "unknown"
+    return f"{name}, {cpus} logical CPUs" if cpus else name

@@ -25,6 +25,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from dqn_core.config import RunConfig, TrackingConfig
+from dqn_core.provenance import cpu_description
 from dqn_core.tracking import (
     PENDING_FILE,
     RUN_FILE,
@@ -285,7 +286,7 @@ def test_tracker_records_a_run_with_tags_params_config_and_metrics(
     assert tags["protocol"] == "nature2015" and tags["device"] == "cpu"
     assert tags["config_hash"] == config.config_hash()
     assert tags["version.torch"] == torch.__version__ and tags["version.mlflow"]
-    assert "git_commit" in tags
+    assert "git_commit" in tags and tags["cpu"] == cpu_description()
     # Params: the resolved config, without the settings this run does not use.
     params = run.data.params
     flat = config.flatten()

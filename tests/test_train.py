@@ -18,6 +18,7 @@ from conftest import learning_threads_overrides
 from dqn_core.config import load_config
 from dqn_core.envs.protocols import with_revision
 from dqn_core.experiment import evaluate_run, train
+from dqn_core.provenance import cpu_description
 from dqn_core.run import Trainer
 from dqn_core.run.checkpoint import CheckpointManager
 from dqn_core.run.runlog import WALL_CLOCK_COLUMNS
@@ -88,7 +89,10 @@ def test_tiny_run_writes_every_file(tmp_path):
     summary = train(cfg, tmp_path / "run", quiet=True)
     run = tmp_path / "run"
     assert summary["steps"] == 900 and summary["frames"] == 3600
-    assert json.loads((run / "summary.json").read_text())["steps"] == 900
+    written = json.loads((run / "summary.json").read_text())
+    assert written["steps"] == 900
+    # Where it ran: the CPU, beside the commit (tables grow across machines).
+    assert written["cpu"] == cpu_description() and written["cpu"] != "unknown"
     # The config as given, with the protocol revision it ran under filled in.
     assert (run / "config.yaml").read_text() == with_revision(cfg).to_yaml()
     assert (

@@ -22,7 +22,7 @@ from dqn_core.agent.learner import Learner
 from dqn_core.agent.schedules import LinearSchedule
 from dqn_core.config import RunConfig
 from dqn_core.fileio import atomic_write_json
-from dqn_core.provenance import git_commit
+from dqn_core.provenance import cpu_description, git_commit
 from dqn_core.replay import ReplayMemory
 from dqn_core.run.evaluate import evaluate_policy
 from dqn_core.run.runlog import INDEX_COLUMNS, CsvLog
@@ -248,6 +248,8 @@ class RecordMixin:
             # The code that finished the run (a table that grows across sessions
             # names, per run, the commit its numbers came from).
             "git_commit": git_commit()[0],
+            # And the CPU it finished on (another CPU gives another trajectory).
+            "cpu": cpu_description(),
         }
         hns = self.normalizer(cfg.env.game, mean) if self.normalizer is not None else None
         summary["final_hns"] = hns

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dqn_core.config import RunConfig
-from dqn_core.provenance import git_commit
+from dqn_core.provenance import cpu_description, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def _run_tags(config: RunConfig, run_dir: Path, device: str | None) -> dict[str,
         "protocol": config.env.protocol,
         "git_commit": commit,
         "git_dirty": dirty,
+        "cpu": cpu_description(),
         "device": device or config.train.device,
         "config_hash": config.config_hash(),
         # Equal for every seed of one configuration: group or filter by it in the UI.
