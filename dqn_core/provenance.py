@@ -72,8 +72,8 @@ def describe_cpu(cpuinfo: str, logical_cpus: int | None) -> str:
         key, sep, value = line.partition(":")
         if sep:
             fields.setdefault(key.strip().lower(), value.strip())
-    name = fields.get("model name") or fields.get("hardware") or fields.get("processor", "")
-    if not name or name.isdigit():
+    name = fields.get("model name", "")
+    if not name:
         return "unknown"
     details = []
     if "cpu family" in fields and "model" in fields:
@@ -81,10 +81,13 @@ def describe_cpu(cpuinfo: str, logical_cpus: int | None) -> str:
     flags = (fields.get("flags") or fields.get("features") or "").split()
     if flags:
         details.append("avx512f" if "avx512f" in flags else "no avx512f")
-    text = f"{name} ({', '.join(details)})" if details else name
-    if logical_cpus:
-        text += f", {logical_cpus} logical CPU{'s' if logical_cpus != 1 else ''}"
-    return text
+    return _with_count(f"{name} ({', '.join(details)})" if details else name, logical_cpus)
+
+
+def _with_count(name: str, logical_cpus: int | None) -> str:
+    if not logical_cpus:
+        return name
+    return f"{name}, {logical_cpus} logical CPU{'s' if logical_cpus != 1 else ''}"
 
 
 def cpu_description() -> str:
@@ -101,5 +104,4 @@ def cpu_description() -> str:
     if described != "unknown":
         return described
     # No model name (off Linux, or an ARM cpuinfo): what Python knows.
-    name = platform.processor() or platform.machine() or "unknown"
-    return f"{name}, {cpus} logical CPUs" if cpus else name
+    return _with_count(platform.processor() or platform.machine() or "unknown", cpus)
