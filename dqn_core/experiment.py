@@ -23,6 +23,7 @@ from dqn_core.envs.protocols import with_revision
 from dqn_core.fileio import atomic_write_text
 from dqn_core.results.reference import game_hns
 from dqn_core.run.checkpoint import CheckpointManager
+from dqn_core.run.cpu import configure_cpu
 from dqn_core.run.evaluate import evaluate_policy
 from dqn_core.run.runlog import EVAL_COLUMNS
 from dqn_core.run.sink import RunSink
@@ -134,11 +135,10 @@ def evaluate_run(
         if found is None:
             raise ConfigError(f"--run-dir: {run_dir} has no checkpoint to evaluate yet")
         state, checkpoint = found
-    if config.train.torch_threads:
-        # As training does: a suite gives each job one core, and torch's default of one
-        # thread per core made evaluations beside other jobs crawl (OpenMP threads
-        # spinning for cores the other jobs hold).
-        torch.set_num_threads(config.train.torch_threads)
+    # As training does: a suite gives each job one core, and torch's default of one
+    # thread per core made evaluations beside other jobs crawl (OpenMP threads
+    # spinning for cores the other jobs hold); the run's subnormal mode.
+    configure_cpu(config.train)
     probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
     learner = Learner(
         config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)

@@ -229,7 +229,9 @@ def load_run_config(path: str | Path) -> RunConfig:
     ``dqn train`` records the protocol revision it ran under; a config.yaml that
     names none was written before revisions were recorded and is read as
     :data:`~dqn_core.config.schema.LEGACY_REVISION` (not as today's revision,
-    which may have changed the protocol since).
+    which may have changed the protocol since); one without
+    ``train.flush_denormal`` ran before subnormals were flushed and is read with
+    it off.
 
     Raises:
         ConfigError: the file is unreadable or malformed (naming it), or its
@@ -241,6 +243,10 @@ def load_run_config(path: str | Path) -> RunConfig:
         env = data["env"] = {}
     if isinstance(env, dict) and env.get("protocol_revision") is None:
         env["protocol_revision"] = LEGACY_REVISION
+    train = data.get("train")
+    if isinstance(train, dict) and "flush_denormal" not in train:
+        # Made before subnormals were flushed: evaluate it as it trained.
+        train["flush_denormal"] = False
     return from_dict(data)
 
 

@@ -154,6 +154,10 @@ class TrainConfig:
     device: str = _f("auto", "torch device: auto (cuda if present), cpu, cuda, cuda:N")
     torch_threads: int = _f(0, "torch intra-op threads (0: torch default)", ge=0)
     deterministic: bool = _f(False, "deterministic torch kernels (bit-exact on CPU; slower on GPU)")
+    flush_denormal: bool = _f(
+        True,
+        "flush subnormal floats (below 1.2e-38) to zero on the CPU: DER's Adam step 3x faster",
+    )
     compile: str = _f(
         "none",
         "torch.compile the update's forward and backward (reduce-overhead: CUDA graphs on GPU)",
@@ -270,6 +274,7 @@ RESUME_SAFE_FIELDS = (
     "train.device",
     "train.torch_threads",
     "train.compile",
+    "train.flush_denormal",
     "train.log_every_steps",
     "train.checkpoint_every_steps",
     "train.keep_checkpoints",

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
-import torch
 
 from dqn_core.agent.device import resolve_device
 from dqn_core.agent.learner import Learner
@@ -24,6 +23,7 @@ from dqn_core.config import RunConfig
 from dqn_core.envs import clip_reward, make_vec_env, protocol_settings
 from dqn_core.replay import make_replay
 from dqn_core.run.checkpoint import CheckpointManager
+from dqn_core.run.cpu import configure_cpu
 from dqn_core.run.evaluate import EvaluationStopped
 from dqn_core.run.progress import Progress
 from dqn_core.run.record import RecordMixin, ScoreNormalizer
@@ -67,8 +67,7 @@ class Trainer(StateMixin, RecordMixin):
         self.run_dir = Path(run_dir)
         self.quiet = quiet
         t = config.train
-        if t.torch_threads:
-            torch.set_num_threads(t.torch_threads)
+        configure_cpu(t)  # threads, subnormals, malloc: before any torch computation
         set_determinism(t.deterministic)
         seed_global_libraries(config.seed)
         self.seeds = Seeds(config.seed)
