@@ -23,7 +23,7 @@ from dqn_core.envs.protocols import with_revision
 from dqn_core.fileio import atomic_write_text
 from dqn_core.results.reference import game_hns
 from dqn_core.run.checkpoint import CheckpointManager
-from dqn_core.run.cpu import configure_cpu
+from dqn_core.run.cpu import configure_cpu, flush_denormal
 from dqn_core.run.evaluate import evaluate_policy
 from dqn_core.run.runlog import EVAL_COLUMNS
 from dqn_core.run.sink import RunSink
@@ -138,27 +138,30 @@ def evaluate_run(
     # As training does: a suite gives each job one core, and torch's default of one
     # thread per core made evaluations beside other jobs crawl (OpenMP threads
     # spinning for cores the other jobs hold); the run's subnormal mode.
-    configure_cpu(config.train)
-    probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
-    learner = Learner(
-        config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)
-    )
-    probe.close()
-    learner.load_state_dict(state["learner"])
-    learner.online.eval()
-    step = int(state["step"])
-    results = evaluate_policy(learner.act, config, index=1_000_000 + step, episodes=episodes)
-    frames = config.steps_to_frames(step)
-    lines = [",".join(EVAL_COLUMNS)]
-    lines += [
-        f"{step},{frames},{r.episode},{r.score!r},{r.length_frames},{int(r.truncated)}"
-        for r in results
-    ]
-    default_out = run_dir / "evaluate.csv"
-    out = out if out is not None else default_out
-    atomic_write_text(out, "\n".join(lines) + "\n")
-    if video is not None:
-        record_video(learner.act, config, video)
+    flushed_before = configure_cpu(config.train)
+    try:
+        probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
+        learner = Learner(
+            config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)
+        )
+        probe.close()
+        learner.load_state_dict(state["learner"])
+        learner.online.eval()
+        step = int(state["step"])
+        results = evaluate_policy(learner.act, config, index=1_000_000 + step, episodes=episodes)
+        frames = config.steps_to_frames(step)
+        lines = [",".join(EVAL_COLUMNS)]
+        lines += [
+            f"{step},{frames},{r.episode},{r.score!r},{r.length_frames},{int(r.truncated)}"
+            for r in results
+        ]
+        default_out = run_dir / "evaluate.csv"
+        out = out if out is not None else default_out
+        atomic_write_text(out, "\n".join(lines) + "\n")
+        if video is not None:
+            record_video(learner.act, config, video)
+    finally:
+        flush_denormal(flushed_before)  # the caller's thread computes as before
     if config.tracking.mlflow and results and out.resolve() == default_out.resolve():
         # The run's final evaluation (the workflow's): onto its MLflow run too.
         scores = [float(r.score) for r in results]

@@ -116,3 +116,28 @@ def test_flush_denormal_is_on_for_new_runs_and_off_for_runs_made_before_it(tmp_p
     assert new.train.flush_denormal is True
     # An implementation switch like torch_threads: the run's identity does not change.
     assert old.config_hash() == new.config_hash()
+
+
+TRAINER = """
+    import json, sys
+    from pathlib import Path
+    from dqn_core.config import load_config
+    from dqn_core.run import Trainer
+    from dqn_core.run.cpu import subnormals_flushed
+
+    sets = ["train.total_steps=300", "train.learning_starts=100", "train.log_every_steps=100",
+            "eval.every_steps=300", "eval.episodes=1", "tracking.mlflow=false",
+            "tracking.progress=false", "train.torch_threads=1", "train.flush_denormal={flag}"]
+    before = subnormals_flushed()
+    trainer = Trainer(load_config("cartpole", sets=sets), Path(sys.argv[1]) / "run", quiet=True)
+    during = subnormals_flushed()
+    trainer.run()
+    print(json.dumps({{"before": before, "during": during, "after": subnormals_flushed()}}))
+"""
+
+
+@pytest.mark.parametrize("flag", ["true", "false"])
+def test_a_run_flushes_subnormals_as_configured_and_restores_the_thread(tmp_path, flag) -> None:
+    code = TRAINER.format(flag=flag).replace("sys.argv[1]", repr(str(tmp_path)))
+    seen = _python(code)
+    assert seen == {"before": False, "during": flag == "true", "after": False}

@@ -39,6 +39,7 @@ import logging
 import os
 import sys
 
+import numpy as np
 import torch
 
 from dqn_core.config import TrainConfig
@@ -54,17 +55,29 @@ TRIM_THRESHOLD = 512 * 1024 * 1024
 _malloc_tuned = False
 
 
-def configure_cpu(train: TrainConfig) -> None:
+def configure_cpu(train: TrainConfig) -> bool:
     """Apply ``train``'s torch threads and subnormal flushing, and keep freed memory.
 
     Call it before the first torch computation of the process: torch's worker
     threads inherit the subnormal mode of the thread that creates them, so the
     ones created later flush too.
+
+    Returns:
+        Whether the calling thread flushed subnormals before: hand it to
+        :func:`flush_denormal` when the work is done, so that code running
+        after it in this thread (numpy, hypothesis) computes as it expects.
     """
+    before = subnormals_flushed()
     if train.torch_threads:
         torch.set_num_threads(train.torch_threads)
     flush_denormal(train.flush_denormal)
     retain_freed_memory()
+    return before
+
+
+def subnormals_flushed() -> bool:
+    """Whether this thread flushes subnormal floats now (1e-30 x 1e-10 in float32 reads 0)."""
+    return bool(np.float32(1e-30) * np.float32(1e-10) == 0)
 
 
 def flush_denormal(enabled: bool) -> bool:

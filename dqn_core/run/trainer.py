@@ -23,7 +23,7 @@ from dqn_core.config import RunConfig
 from dqn_core.envs import clip_reward, make_vec_env, protocol_settings
 from dqn_core.replay import make_replay
 from dqn_core.run.checkpoint import CheckpointManager
-from dqn_core.run.cpu import configure_cpu
+from dqn_core.run.cpu import configure_cpu, flush_denormal
 from dqn_core.run.evaluate import EvaluationStopped
 from dqn_core.run.progress import Progress
 from dqn_core.run.record import RecordMixin, ScoreNormalizer
@@ -67,7 +67,9 @@ class Trainer(StateMixin, RecordMixin):
         self.run_dir = Path(run_dir)
         self.quiet = quiet
         t = config.train
-        configure_cpu(t)  # threads, subnormals, malloc: before any torch computation
+        # Threads, subnormals, malloc: before any torch computation. run() gives the
+        # calling thread back its subnormal mode when it ends.
+        self._flushed_before = configure_cpu(t)
         set_determinism(t.deterministic)
         seed_global_libraries(config.seed)
         self.seeds = Seeds(config.seed)
@@ -228,6 +230,7 @@ class Trainer(StateMixin, RecordMixin):
             self.metrics_log.close()
             self.eval_log.close()
             self.sink.finish(status)
+            flush_denormal(self._flushed_before)
 
     def _learn(self, before: int, after: int, window: Window) -> None:
         t, a = self.config.train, self.config.agent
