@@ -1,0 +1,33 @@
+"""The DER update benchmark runs and attributes the update's time (tiny counts)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_der_update_profile_groups_the_update() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "der_update.py"),
+            *("--threads", "1", "--updates", "3", "--rounds", "1", "--profiled", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    rows = dict(re.findall(r"^\| ([a-z ]+) \| ([\d.]+) \|", out, re.M))
+    assert set(rows) == {"matrix products", "optimizer kernel", "patch gather", "everything else"}
+    # The der update: 3 forward passes and a backward of conv-as-matmul torso + noisy head.
+    calls = re.search(r"^\| matrix products \| [\d.]+ \| \d+% \| (\d+) \|", out, re.M)
+    assert calls is not None and int(calls.group(1)) >= 30
+    assert all(float(ms) > 0 for ms in rows.values())
+    update = float(re.search(r"^update: ([\d.]+) ms", out, re.M).group(1))  # type: ignore[union-attr]
+    floor = float(re.search(r"^floor \(.*\): ([\d.]+) ms", out, re.M).group(1))  # type: ignore[union-attr]
+    assert 0 < floor < update * 2  # profiled groups carry the profiler's overhead
