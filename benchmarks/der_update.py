@@ -116,7 +116,8 @@ def main() -> None:
     for event in prof.key_averages():
         group = next((g for g, names in GROUPS.items() if event.key in names), "everything else")
         self_ms[group] += event.self_cpu_time_total / 1e3 / args.profiled
-        calls[group] += event.count // args.profiled
+        calls[group] += event.count
+    calls = {group: round(count / args.profiled) for group, count in calls.items()}
     profiled_ms = sum(self_ms.values())
     floor_ms = self_ms["matrix products"] + self_ms["optimizer kernel"]
 

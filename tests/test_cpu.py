@@ -119,7 +119,7 @@ def test_flush_denormal_is_on_for_new_runs_and_off_for_runs_made_before_it(tmp_p
 
 
 TRAINER = """
-    import json, sys
+    import json
     from pathlib import Path
     from dqn_core.config import load_config
     from dqn_core.run import Trainer
@@ -129,7 +129,7 @@ TRAINER = """
             "eval.every_steps=300", "eval.episodes=1", "tracking.mlflow=false",
             "tracking.progress=false", "train.torch_threads=1", "train.flush_denormal={flag}"]
     before = subnormals_flushed()
-    trainer = Trainer(load_config("cartpole", sets=sets), Path(sys.argv[1]) / "run", quiet=True)
+    trainer = Trainer(load_config("cartpole", sets=sets), Path({run_dir!r}) / "run", quiet=True)
     during = subnormals_flushed()
     trainer.run()
     print(json.dumps({{"before": before, "during": during, "after": subnormals_flushed()}}))
@@ -138,6 +138,5 @@ TRAINER = """
 
 @pytest.mark.parametrize("flag", ["true", "false"])
 def test_a_run_flushes_subnormals_as_configured_and_restores_the_thread(tmp_path, flag) -> None:
-    code = TRAINER.format(flag=flag).replace("sys.argv[1]", repr(str(tmp_path)))
-    seen = _python(code)
+    seen = _python(TRAINER.format(flag=flag, run_dir=str(tmp_path)))
     assert seen == {"before": False, "during": flag == "true", "after": False}
