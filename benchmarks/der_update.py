@@ -26,6 +26,12 @@ The subnormal and malloc settings of a training run are applied
 
     python benchmarks/der_update.py                # 2 threads, ~30 s
     python benchmarks/der_update.py --threads 1
+    python benchmarks/der_update.py --bf16         # the update under bfloat16 autocast
+
+``--bf16`` runs each update under ``torch.autocast("cpu", dtype=torch.bfloat16)``
+(products in bfloat16, where the CPU has AMX or AVX-512 BF16 that is its fast
+path; other rounding, so not a setting of the training loop): it tells how much
+of the products' time lower precision buys, and what its conversions cost.
 """
 
 from __future__ import annotations
@@ -85,6 +91,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=300, help="timed updates per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profiled", type=int, default=100, help="profiled updates")
+    parser.add_argument(
+        "--bf16", action="store_true", help="run each update under bfloat16 autocast"
+    )
     args = parser.parse_args()
     if min(args.threads, args.updates, args.rounds, args.profiled) < 1:
         parser.error("--threads, --updates, --rounds and --profiled must be >= 1")
@@ -93,6 +102,14 @@ def main() -> None:
     configure_cpu(config.train)
     learner = Learner(config, OBS_SHAPE, NUM_ACTIONS, "cpu", Seeds(0))
     data = batches(16, config.train.batch_size, np.random.default_rng(0))
+    if args.bf16:
+        update = learner.update
+
+        def autocast_update(batch: Batch) -> object:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return update(batch)
+
+        learner.update = autocast_update  # type: ignore[method-assign]
     for i in range(100):  # warm-up: allocator, Adam state, first-call paths
         learner.update(data[i % len(data)])
 
@@ -124,6 +141,7 @@ def main() -> None:
     print(
         f"CPU: {cpu_model()}; torch {torch.__version__}; {args.threads} thread(s); "
         f"der preset, batch {config.train.batch_size}, {NUM_ACTIONS} actions; "
+        f"{'bfloat16 autocast' if args.bf16 else 'float32'}; "
         f"other processes used {other:.2f} cores"
     )
     print(

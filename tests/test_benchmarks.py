@@ -7,21 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_der_update_profile_groups_the_update() -> None:
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_der_update_profile_groups_the_update(precision: str) -> None:
     out = subprocess.run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "der_update.py"),
             *("--threads", "1", "--updates", "3", "--rounds", "1", "--profiled", "2"),
+            *(["--bf16"] if precision == "bf16" else []),
         ],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     ).stdout
+    assert ("; bfloat16 autocast;" in out) == (precision == "bf16")
     rows = dict(re.findall(r"^\| ([a-z ]+) \| ([\d.]+) \|", out, re.M))
     assert set(rows) == {"matrix products", "optimizer kernel", "patch gather", "everything else"}
     # The der update: 3 forward passes and a backward of conv-as-matmul torso + noisy head.
