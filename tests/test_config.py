@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import typing
+from pathlib import Path
 
 import pytest
 import yaml
@@ -134,6 +136,28 @@ def test_fields_added_later_keep_old_hashes_at_their_default():
     assert betas.config_hash() != base.config_hash()
     compiled = C.from_dict(C.merge(base.to_dict(), {"train": {"compile": "default"}}))
     assert compiled.config_hash() == base.config_hash()  # an implementation switch
+
+
+COMMITTED_RUNS = sorted(
+    (Path(__file__).resolve().parents[1] / "results").glob("atari100k*/runs/*/*/seed*")
+)
+
+
+@pytest.mark.parametrize("run", COMMITTED_RUNS, ids=lambda p: "/".join(p.parts[-4:]))
+def test_committed_runs_keep_the_hash_they_recorded(run):
+    """Fields added since (with the old behaviour as default) leave the hash alone."""
+    summary = json.loads((run / "summary.json").read_text())
+    assert C.load_run_config(run / "config.yaml").config_hash() == summary["config_hash"]
+
+
+def test_dopamine_exploration_settings_change_the_hash_and_need_noisy_layers():
+    base = C.load_config("der")
+    for change in ({"agent": {"noisy_epsilon": 0.01}}, {"train": {"warmup_policy": "agent"}}):
+        assert C.from_dict(C.merge(base.to_dict(), change)).config_hash() != base.config_hash()
+    with pytest.raises(ConfigError, match=r"agent\.noisy_epsilon: 0\.01 needs agent\.noisy=true"):
+        C.load_config("nature-dqn", sets=["agent.noisy_epsilon=0.01"])
+    with pytest.raises(ConfigError, match=r"train\.warmup_policy"):
+        C.load_config("der", sets=["train.warmup_policy=greedy"])
 
 
 @pytest.mark.parametrize(

@@ -618,3 +618,9 @@ def test_compiled_update_matches_the_eager_one(flags: dict[str, Any]) -> None:
         assert torch.allclose(p_eager, p_compiled, rtol=1e-4, atol=1e-6)
     for a, b in zip(params(eager.online), params(compiled.online), strict=True):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_noisy_nets_explore_with_noisy_epsilon_on_top() -> None:
+    """agent.noisy_epsilon: a constant epsilon on top of the noise (Dopamine's DER: 0.01)."""
+    agent = learner(config(noisy=True, noisy_epsilon=0.01))
+    assert agent.epsilon(0) == agent.epsilon(10**6) == 0.01

@@ -483,3 +483,49 @@ def test_throughput_is_split_at_learning_start_and_returns_carry_over_windows(tm
         else:
             assert r["train/return_last100"] != ""
     assert gaps > 0 and episodes > 10  # the case the column exists for did happen
+
+
+@pytest.mark.parametrize("policy", ["uniform", "agent"])
+def test_warmup_policy_decides_who_acts_before_learning_starts(tmp_path, policy):
+    """Uniform random actions before learning starts, or the agent's own (noisy) policy.
+
+    With ``agent``, every warm-up step acts through the learner at
+    ``agent.noisy_epsilon`` (Dopamine's DER: the noisy network plus epsilon 0.01
+    from the first step); with ``uniform`` the learner never acts before
+    ``train.learning_starts``.
+    """
+    sets = [
+        "agent.noisy=true",
+        "agent.noisy_epsilon=0.01",
+        f"train.warmup_policy={policy}",
+        "train.total_steps=300",
+        "train.learning_starts=200",
+        "train.log_every_steps=100",
+        "eval.every_steps=300",
+        "eval.episodes=1",
+        "tracking.mlflow=false",
+        "tracking.progress=false",
+    ]
+    trainer = Trainer(load_config("cartpole", sets=sets), tmp_path / "run", quiet=True)
+    calls: list[tuple[int, float]] = []
+    act = trainer.learner.act
+
+    def recording_act(obs, epsilon, rng):
+        calls.append((trainer.step, epsilon))
+        return act(obs, epsilon, rng)
+
+    trainer.learner.act = recording_act
+    trainer.run()
+    warmup = [(step, eps) for step, eps in calls if step < 200]
+    if policy == "agent":
+        assert warmup == [(step, 0.01) for step in range(200)]
+    else:
+        assert warmup == []
+    training = [(step, eps) for step, eps in calls if step < 300]
+    assert [step for step, _ in training if step >= 200] == list(range(200, 300))
+    assert all(eps == 0.01 for _, eps in training)
+    # The evaluation at step 300 acts at the evaluation epsilon (the preset's greedy 0).
+    assert {eps for step, eps in calls if step == 300} == {0.0}
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    warmup_epsilon = 0.01 if policy == "agent" else 1.0  # the rows at steps 100 and 200
+    assert [float(r["train/epsilon"]) for r in rows] == [warmup_epsilon, warmup_epsilon, 0.01]

@@ -122,9 +122,13 @@ class Learner:
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
-        """Exploration epsilon at agent step ``step`` (0 with noisy nets, which explore by noise)."""
+        """Exploration epsilon at agent step ``step``.
+
+        With noisy nets, which explore by their noise, ``agent.noisy_epsilon`` at
+        every step (0 by default; Dopamine's DER adds 0.01).
+        """
         if self.agent.noisy:
-            return 0.0
+            return self.agent.noisy_epsilon
         return self._epsilon(step)
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:

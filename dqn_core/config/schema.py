@@ -93,6 +93,13 @@ class AgentConfig:
     dueling: bool = _f(False, "dueling value/advantage head")
     noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (replaces epsilon-greedy)")
     noisy_sigma0: float = _f(0.5, "initial noise scale sigma_0 of noisy layers", gt=0.0)
+    noisy_epsilon: float = _f(
+        0.0,
+        "with noisy layers: a constant epsilon-greedy on top of the noise "
+        "(Dopamine's DER: 0.01; 0: the noise alone explores)",
+        ge=0.0,
+        le=1.0,
+    )
     distributional: bool = _f(False, "categorical (C51) value distribution")
     num_atoms: int = _f(51, "atoms of the categorical support", ge=2)
     v_min: float = _f(-10.0, "lowest atom of the categorical support")
@@ -148,6 +155,13 @@ class TrainConfig:
     learning_starts: int = _f(50_000, "agent steps of random-policy warm-up before learning", ge=0)
     train_frequency: int = _f(4, "agent steps per learner update (replay ratio)", ge=1)
     batch_size: int = _f(32, "transitions per learner update", ge=1, le=65536)
+    warmup_policy: str = _f(
+        "uniform",
+        "how the agent acts before train.learning_starts: uniform random actions, or its "
+        "own policy (agent: the noisy network or the epsilon schedule, as Dopamine's and "
+        "Kaixhin/Rainbow's DER do)",
+        choices=("uniform", "agent"),
+    )
     checkpoint_every_steps: int = _f(250_000, "agent steps between checkpoints", ge=1)
     keep_checkpoints: int = _f(2, "checkpoints kept on disk (older ones deleted)", ge=1)
     log_every_steps: int = _f(10_000, "agent steps between metric rows", ge=1)
@@ -302,6 +316,8 @@ LEGACY_REVISION = 1
 HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "agent.adam_betas": [0.9, 0.999],
     "eval.noisy": False,
+    "agent.noisy_epsilon": 0.0,
+    "train.warmup_policy": "uniform",
     # Revision 1 is what every run made before revisions were recorded ran under.
     "env.protocol_revision": LEGACY_REVISION,
 }
@@ -342,6 +358,11 @@ def _validate_cross(cfg: RunConfig) -> None:
     if a.epsilon_end > a.epsilon_start:
         raise ConfigError(
             f"agent.epsilon_end: {a.epsilon_end} is above agent.epsilon_start ({a.epsilon_start})"
+        )
+    if a.noisy_epsilon > 0 and not a.noisy:
+        raise ConfigError(
+            f"agent.noisy_epsilon: {a.noisy_epsilon} needs agent.noisy=true (without noisy "
+            "layers, agent.epsilon_start/epsilon_end/epsilon_decay_steps set the exploration)"
         )
     if r.capacity < e.num_envs * (e.frame_stack + r.n_step + 1):
         raise ConfigError(

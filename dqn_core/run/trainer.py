@@ -159,7 +159,7 @@ class Trainer(StateMixin, RecordMixin):
                         self._stop_at_signal(sig.received)
                     before = self.step
                     t_start = clock()
-                    if before >= t.learning_starts:
+                    if before >= t.learning_starts or t.warmup_policy == "agent":
                         epsilon = self.learner.epsilon(before)
                         actions = self.learner.act(obs, epsilon, explore_rng)
                     else:
