@@ -122,11 +122,7 @@ class Learner:
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
-        """Exploration epsilon at agent step ``step``.
-
-        With noisy nets, which explore by their noise, ``agent.noisy_epsilon`` at
-        every step (0 by default; Dopamine's DER adds 0.01).
-        """
+        """Exploration epsilon at agent step ``step`` (noisy nets: ``agent.noisy_epsilon``)."""
         if self.agent.noisy:
             return self.agent.noisy_epsilon
         return self._epsilon(step)

@@ -94,11 +94,7 @@ class AgentConfig:
     noisy: bool = _f(False, "factorised-Gaussian noisy linear layers (replaces epsilon-greedy)")
     noisy_sigma0: float = _f(0.5, "initial noise scale sigma_0 of noisy layers", gt=0.0)
     noisy_epsilon: float = _f(
-        0.0,
-        "with noisy layers: a constant epsilon-greedy on top of the noise "
-        "(Dopamine's DER: 0.01; 0: the noise alone explores)",
-        ge=0.0,
-        le=1.0,
+        0.0, "noisy layers: constant epsilon on top of the noise (Dopamine's DER: 0.01)", ge=0, le=1
     )
     distributional: bool = _f(False, "categorical (C51) value distribution")
     num_atoms: int = _f(51, "atoms of the categorical support", ge=2)
@@ -152,7 +148,7 @@ class TrainConfig:
     """The training loop: budgets, schedules, checkpoints, logging."""
 
     total_steps: int = _f(50_000_000, "agent steps of interaction (all envs together)", ge=1)
-    learning_starts: int = _f(50_000, "agent steps of random-policy warm-up before learning", ge=0)
+    learning_starts: int = _f(50_000, "agent steps of warm-up (train.warmup_policy)", ge=0)
     train_frequency: int = _f(4, "agent steps per learner update (replay ratio)", ge=1)
     batch_size: int = _f(32, "transitions per learner update", ge=1, le=65536)
     warmup_policy: str = _f(
