@@ -3,7 +3,7 @@
 A run "takes off" at the first log row (``train.log_every_steps``, 2,000 agent
 steps for ``der``) whose training return (the mean of the episodes that ended
 in that window, noisy policy) reaches ``--threshold``. Each folder given holds
-run folders ``seed<N>/`` (config.yaml, metrics.csv, summary.json); the script
+run folders ``seed<N>/`` (metrics.csv, summary.json); the script
 prints one row a run and, per folder, how many took off by the last step, and,
 for two folders, Fisher's exact test of their take-off counts (two-sided).
 
@@ -21,6 +21,8 @@ import json
 import math
 from pathlib import Path
 
+from scipy.stats import fisher_exact
+
 
 def first_takeoff(metrics: Path, threshold: float) -> tuple[int | None, float, int]:
     """(first step whose window return >= threshold or None, best window return, last step)."""
@@ -37,19 +39,6 @@ def first_takeoff(metrics: Path, threshold: float) -> tuple[int | None, float, i
             if first is None and ret >= threshold:
                 first = step
     return first, best, last
-
-
-def fisher_two_sided(a: int, n1: int, c: int, n2: int) -> float:
-    """Fisher's exact test of a/n1 against c/n2 successes (two-sided, summed small tables)."""
-    total = a + c
-    n = n1 + n2
-
-    def p(k: int) -> float:
-        return math.comb(n1, k) * math.comb(n2, total - k) / math.comb(n, total)
-
-    observed = p(a)
-    lo, hi = max(0, total - n2), min(total, n1)
-    return min(1.0, sum(p(k) for k in range(lo, hi + 1) if p(k) <= observed * (1 + 1e-9)))
 
 
 def main() -> None:
@@ -87,7 +76,8 @@ def main() -> None:
         )
     if len(counts) == 2:
         (_, a, n1, _), (_, c, n2, _) = counts
-        print(f"Fisher's exact test, two-sided: p = {fisher_two_sided(a, n1, c, n2):.3f}")
+        p = fisher_exact([[a, n1 - a], [c, n2 - c]]).pvalue
+        print(f"Fisher's exact test, two-sided: p = {p:.3f}")
 
 
 if __name__ == "__main__":
