@@ -178,6 +178,34 @@ def test_life_loss_is_reported_without_resetting_the_game() -> None:
         assert np.array_equal(after.next_obs[0, :3], step.next_obs[0, 1:])  # stack continues
 
 
+@pytest.mark.parametrize("evaluation", [False, True])
+def test_stack_reset_on_life_loss_zeroes_the_older_frames(evaluation: bool) -> None:
+    """Dopamine's Atari-100k stacks: after a lost life, one real frame and zeros,
+    then the stack fills again; the game and its lives go on (training and
+    evaluation alike)."""
+    config = atari_config("Breakout", stack_reset_on_life_loss=True)
+    with envs.make_vec_env(config, 1, seed=3, evaluation=evaluation) as vec:
+        vec.reset()
+        for _ in range(400):
+            step = vec.step(np.zeros(1, dtype=np.int64))
+            if step.life_lost[0]:
+                break
+        else:
+            raise AssertionError("no life lost in 400 NOOP steps")
+        assert not step.episode_end[0] and step.lives is not None and int(step.lives[0]) == 4
+        assert (step.obs[0, :3] == 0).all() and step.obs[0, 3].any()
+        # next_obs is the step's real final stack, as at an episode end.
+        assert step.next_obs[0, :3].any() and np.array_equal(step.next_obs[0, 3], step.obs[0, 3])
+        assert vec.stream_break(step)[0]
+        after = vec.step(np.zeros(1, dtype=np.int64))
+        assert (after.obs[0, :2] == 0).all() and np.array_equal(after.obs[0, 2], step.obs[0, 3])
+        assert not vec.stream_break(after)[0]
+    with pytest.raises(ConfigError, match="stack_reset_on_life_loss: the native backend"):
+        envs.make_vec_env(atari_config(backend="native", stack_reset_on_life_loss=True), 1, 0)
+    with pytest.raises(ConfigError, match="stack_reset_on_life_loss: only applies to Atari"):
+        envs.make_vec_env(cartpole_config(stack_reset_on_life_loss=False), 1, 0)
+
+
 def test_life_loss_is_never_terminal_for_evaluation_or_machado() -> None:
     step = VecStep(
         next_obs=np.zeros((1, 1)),

@@ -647,15 +647,21 @@ def test_load_refuses_a_state_of_another_layout() -> None:
 # ------------------------------------------------------------- real ROMs
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    ("backend", "num_envs", "protocol"),
-    [("python", 1, "nature2015"), ("native", 2, "nature2015"), ("python", 2, "machado2018")],
+    ("backend", "num_envs", "protocol", "stack_reset"),
+    [
+        ("python", 1, "nature2015", None),
+        ("native", 2, "nature2015", None),
+        ("python", 2, "machado2018", None),
+        ("python", 2, "nature2015", True),
+    ],
 )
 def test_real_atari_stream_matches_the_naive_reference(
-    backend: str, num_envs: int, protocol: str
+    backend: str, num_envs: int, protocol: str, stack_reset: bool | None
 ) -> None:
     """The project's envs (real Breakout ROM) fed exactly as the training loop does:
     their stacks shift as the memory assumes across life losses, truncations and
-    resets, and every transition equals the naive reference's."""
+    resets (and restart at a lost life with ``stack_reset_on_life_loss``), and every
+    transition equals the naive reference's, i.e. the stack the agent acted on."""
     from dqn_core.envs import clip_reward, make_vec_env
 
     config = from_dict(
@@ -666,6 +672,7 @@ def test_real_atari_stream_matches_the_naive_reference(
                 "num_envs": num_envs,
                 "protocol": protocol,
                 "max_episode_frames": 400,  # 100 agent steps: truncations come quickly
+                "stack_reset_on_life_loss": stack_reset,
             },
             "replay": {"capacity": 600, "n_step": 3},
             "train": {"batch_size": 32},
@@ -685,12 +692,17 @@ def test_real_atari_stream_matches_the_naive_reference(
             end = out.terminated | out.truncated
             terminal = env.learning_terminal(out)  # what training stores
             ids = np.arange(t * num_envs, (t + 1) * num_envs)  # unique ids stand in for actions
-            args = (obs, ids, clip_reward(out.reward), terminal, end, out.next_obs)
+            restart = env.stream_break(out)
+            assert np.array_equal(restart, end | out.life_lost if stack_reset else end)
+            args = (obs, ids, clip_reward(out.reward), terminal, restart, out.next_obs)
             mem.add(*args)
             ref.add(*args)
             obs = out.obs
             ends += int(end.sum())
             life_losses += int((out.life_lost & ~end).sum())
+            for e in np.flatnonzero(out.life_lost & ~end):
+                # Acting sees the reset stack (zeros before the newest) only with the option.
+                assert (out.obs[e, :-1] == 0).all() == bool(stack_reset), e
             if t % 100 == 99:
                 check_against_reference(mem, ref, full=True)
     finally:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import learning_threads_overrides
@@ -529,3 +530,30 @@ def test_warmup_policy_decides_who_acts_before_learning_starts(tmp_path, policy)
     rows = read_csv(tmp_path / "run" / "metrics.csv")
     warmup_epsilon = 0.01 if policy == "agent" else 1.0  # the rows at steps 100 and 200
     assert [float(r["train/epsilon"]) for r in rows] == [warmup_epsilon, warmup_epsilon, 0.01]
+
+
+def test_stack_reset_on_life_loss_restarts_the_replay_stream(tmp_path):
+    """With ``env.stack_reset_on_life_loss`` the loop acts on the reset stack after a
+    lost life and tells the replay to start a new stream there (Breakout, whose NOOP
+    policy loses a life every ~100 steps under nature2015's FIRE reset)."""
+    sets = ["env.game=Breakout", "env.stack_reset_on_life_loss=true", "train.learning_starts=400"]
+    config = tiny_config(steps=400, extra=tuple(sets))
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    added: list[tuple[np.ndarray, bool, bool]] = []
+    add = trainer.replay.add
+
+    def recording_add(obs, action, reward, terminal, episode_end, next_obs):
+        added.append((obs[0].copy(), bool(episode_end[0]), bool(terminal[0])))
+        return add(obs, action, reward, terminal, episode_end, next_obs)
+
+    trainer.replay.add = recording_add
+    trainer.run()
+    breaks = [i for i, (_, end, _) in enumerate(added[:-1]) if end]
+    assert len(breaks) >= 2, "expected lost lives in 400 Breakout steps"
+    for i in breaks:
+        assert added[i][2]  # a lost life is a learning terminal under nature2015
+        obs_after = added[i + 1][0]
+        assert (obs_after[:-1] == 0).all() and obs_after[-1].any()
+    # Between breaks the stacks shift one frame a step, as without the setting.
+    quiet = [i for i in range(1, len(added)) if i - 1 not in breaks]
+    assert all(np.array_equal(added[i][0][:-1], added[i - 1][0][1:]) for i in quiet)

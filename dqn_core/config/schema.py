@@ -76,6 +76,7 @@ class EnvConfig:
     max_episode_frames: int | None = _f(None, "episode cap in emulator frames override", ge=1)
     full_action_space: bool | None = _f(None, "use all 18 actions override")
     fire_reset: bool | None = _f(None, "press FIRE at reset in games that have it override")
+    stack_reset_on_life_loss: bool | None = _f(None, "zero the stack at a lost life override")
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "eval.noisy": False,
     "agent.noisy_epsilon": 0.0,
     "train.warmup_policy": "uniform",
+    "env.stack_reset_on_life_loss": None,
     # Revision 1 is what every run made before revisions were recorded ran under.
     "env.protocol_revision": LEGACY_REVISION,
 }

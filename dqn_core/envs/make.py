@@ -91,7 +91,7 @@ def make_atari_env(
     )
     env = LifeLossInfo(env)
     env = ResizeFrame(env, settings.screen_size, settings.resize_interpolation)
-    env = FrameStack(env, settings.frame_stack)
+    env = FrameStack(env, settings.frame_stack, settings.stack_reset_on_life_loss)
     return SeedOnFirstReset(env, seed)
 
 

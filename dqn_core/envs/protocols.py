@@ -58,6 +58,10 @@ class AtariSettings:
     """OpenCV interpolation used to resize the 210x160 screen (INTER_AREA: pixel-area average)."""
     frame_stack: int
     """Consecutive processed frames per observation (zero frames before the episode's first)."""
+    stack_reset_on_life_loss: bool
+    """A lost life zeroes the frames before the newest, as at an episode start (Dopamine's
+    ``labs/atari_100k`` agents); the replay starts a new stream there, so learning sees
+    the stacks the agent acted on."""
     max_episode_frames: int
     """Episode cap in emulator frames, reset frames included; reaching it truncates."""
     reward_clipping: str
@@ -114,6 +118,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         screen_size=(84, 84),
         resize_interpolation="INTER_AREA",
         frame_stack=4,
+        stack_reset_on_life_loss=False,
         max_episode_frames=108_000,
         reward_clipping="sign",
         eval_epsilon=0.05,
@@ -135,6 +140,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         screen_size=(84, 84),
         resize_interpolation="INTER_AREA",
         frame_stack=4,
+        stack_reset_on_life_loss=False,
         max_episode_frames=108_000,
         reward_clipping="sign",
         eval_epsilon=0.001,
@@ -159,6 +165,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         screen_size=(84, 84),
         resize_interpolation="INTER_AREA",
         frame_stack=4,
+        stack_reset_on_life_loss=False,
         max_episode_frames=108_000,
         reward_clipping="sign",
         eval_epsilon=0.001,
@@ -180,6 +187,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         screen_size=None,
         resize_interpolation="none",
         frame_stack=1,
+        stack_reset_on_life_loss=False,
         max_episode_frames=500,
         reward_clipping="none",
         eval_epsilon=0.0,
@@ -265,6 +273,7 @@ _OVERRIDES = (
     "max_episode_frames",
     "full_action_space",
     "fire_reset",
+    "stack_reset_on_life_loss",
 )
 _INTERPOLATIONS = {
     "INTER_AREA": cv2.INTER_AREA,
@@ -281,7 +290,8 @@ def protocol_settings(config: RunConfig, *, evaluation: bool = False) -> AtariSe
     revision). ``env.frame_skip`` and ``env.frame_stack`` always apply to Atari protocols;
     ``env.repeat_action_probability``, ``env.noop_max``,
     ``env.terminal_on_life_loss``, ``env.max_episode_frames`` and
-    ``env.full_action_space``, ``env.fire_reset`` replace the protocol's value unless None;
+    ``env.full_action_space``, ``env.fire_reset``, ``env.stack_reset_on_life_loss``
+    replace the protocol's value unless None;
     ``eval.epsilon`` becomes ``eval_epsilon``. For evaluation, life loss is
     never terminal: evaluation scores are whole games.
 

@@ -34,7 +34,8 @@ class VecStep:
     episode ended)."""
     obs: np.ndarray
     """(N, *obs_shape): what to act on next: ``next_obs``, except where an episode ended:
-    the first observation of the new episode (auto-reset)."""
+    the first observation of the new episode (auto-reset), and where a lost life reset
+    the frame stack (``stack_reset_on_life_loss``): the newest frame after zeros."""
     reward: np.ndarray
     """float32 (N,): raw game reward (unclipped; the loop clips)."""
     terminated: np.ndarray
@@ -105,6 +106,17 @@ class VecEnv(abc.ABC):
             return step.terminated | step.life_lost
         return step.terminated.copy()
 
+    def stream_break(self, step: VecStep) -> np.ndarray:
+        """Where the replay's frame streams must restart: the next ``obs`` does not
+        continue the stack of ``next_obs``.
+
+        ``episode_end``, and a lost life where the settings reset the frame stack
+        there (``stack_reset_on_life_loss``).
+        """
+        if self.settings.stack_reset_on_life_loss:
+            return step.episode_end | step.life_lost
+        return step.episode_end
+
     def _check_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
@@ -172,8 +184,12 @@ class SyncVecEnv(VecEnv):
         lives = np.zeros(n, dtype=np.int32)
         episode_frames = np.empty(n, dtype=np.int64)
         ended: list[int] = []
+        restarted: list[tuple[int, np.ndarray]] = []  # a stack reset at a lost life
         for i, env in enumerate(self.envs):
             o, r, term, trunc, info = env.step(int(actions[i]))
+            if "life_loss_obs" in info and not (term or trunc):
+                restarted.append((i, o))
+                o = info["life_loss_obs"]
             next_obs[i] = o
             reward[i] = float(r)
             terminated[i] = term
@@ -188,11 +204,13 @@ class SyncVecEnv(VecEnv):
             if term or trunc:
                 ended.append(i)
         obs = next_obs
-        if ended:
+        if ended or restarted:
             obs = next_obs.copy()
             for i in ended:
                 obs[i], info = self.envs[i].reset()
                 self._frames[i] = self._reset_frames(info)
+            for i, o in restarted:
+                obs[i] = o
         return VecStep(
             next_obs=next_obs,
             obs=obs,
@@ -237,6 +255,11 @@ class NativeVecEnv(VecEnv):
         if settings.screen_size is None or not settings.is_atari:
             raise ConfigError(
                 f"env.backend: native needs an Atari protocol, not {settings.protocol}"
+            )
+        if settings.stack_reset_on_life_loss:
+            raise ConfigError(
+                "env.stack_reset_on_life_loss: the native backend stacks frames in C++ and "
+                "cannot reset the stack at a lost life; use env.backend=python"
             )
         if settings.resize_interpolation != "INTER_AREA":
             raise ConfigError(

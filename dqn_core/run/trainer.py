@@ -171,7 +171,9 @@ class Trainer(StateMixin, RecordMixin):
                     reward = clip_reward(out.reward) if self.clip_rewards else out.reward
                     episode_end = out.terminated | out.truncated
                     terminal = env.learning_terminal(out)
-                    self.replay.add(obs, actions, reward, terminal, episode_end, out.next_obs)
+                    self.replay.add(
+                        obs, actions, reward, terminal, env.stream_break(out), out.next_obs
+                    )
                     obs = out.obs
                     timers["act"] += t_act - t_start
                     timers["env"] += t_env - t_act
