@@ -200,6 +200,16 @@ def test_stack_reset_on_life_loss_zeroes_the_older_frames(evaluation: bool) -> N
         after = vec.step(np.zeros(1, dtype=np.int64))
         assert (after.obs[0, :2] == 0).all() and np.array_equal(after.obs[0, 2], step.obs[0, 3])
         assert not vec.stream_break(after)[0]
+        # The last life: the game ends, next_obs is the real final stack (not reset).
+        rng = np.random.default_rng(0)
+        for _ in range(5000):
+            step = vec.step(rng.integers(0, vec.num_actions, size=1))
+            if step.terminated[0]:
+                break
+        else:
+            raise AssertionError("Breakout did not end in 5,000 random steps")
+        assert step.life_lost[0] and step.next_obs[0, :3].any() and vec.stream_break(step)[0]
+        assert not np.array_equal(step.obs[0, 3], step.next_obs[0, 3])  # a new game's frame
     with pytest.raises(ConfigError, match="stack_reset_on_life_loss: the native backend"):
         envs.make_vec_env(atari_config(backend="native", stack_reset_on_life_loss=True), 1, 0)
     with pytest.raises(ConfigError, match="stack_reset_on_life_loss: only applies to Atari"):

@@ -187,7 +187,7 @@ class SyncVecEnv(VecEnv):
         restarted: list[tuple[int, np.ndarray]] = []  # a stack reset at a lost life
         for i, env in enumerate(self.envs):
             o, r, term, trunc, info = env.step(int(actions[i]))
-            if "life_loss_obs" in info and not (term or trunc):
+            if "life_loss_obs" in info:  # the stack was reset (FrameStack)
                 restarted.append((i, o))
                 o = info["life_loss_obs"]
             next_obs[i] = o

@@ -252,12 +252,13 @@ class FrameStack(gym.Wrapper):
 
     At an episode start the frames before the first are zeros (as in ale-py's
     C++ path and in Dopamine's replay), so the stack never mixes two episodes.
-    With ``reset_on_life_loss`` a lost life (``info["life_lost"]``, from
-    :class:`LifeLossInfo` below) does the same: the frame after it comes with
-    zeros before it, as Dopamine's ``labs/atari_100k`` agents see it, and
-    ``info["life_loss_obs"]`` holds the stack as it would have continued (the
-    step's final observation, as gymnasium's ``final_obs`` at an episode end).
-    Each returned observation is a fresh array.
+    With ``reset_on_life_loss`` a lost life that does not end the game
+    (``info["life_lost"]``, from :class:`LifeLossInfo` below) does the same:
+    the frame after it comes with zeros before it, as Dopamine's
+    ``labs/atari_100k`` agents see it, and ``info["life_loss_obs"]`` holds the
+    stack as it would have continued (the step's final observation, as
+    gymnasium's ``final_obs`` at an episode end). Each returned observation is
+    a fresh array.
     """
 
     def __init__(self, env: gym.Env, k: int, reset_on_life_loss: bool = False) -> None:
@@ -281,7 +282,8 @@ class FrameStack(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._stack[:-1] = self._stack[1:]
         self._stack[-1] = obs
-        if self.reset_on_life_loss and info.get("life_lost", False):
+        ended = terminated or truncated  # the game is over: reset() starts the next stack
+        if self.reset_on_life_loss and info.get("life_lost", False) and not ended:
             info["life_loss_obs"] = self._stack.copy()
             self._stack[:-1] = 0
         return self._stack.copy(), reward, terminated, truncated, info
