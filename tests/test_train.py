@@ -534,8 +534,8 @@ def test_warmup_policy_decides_who_acts_before_learning_starts(tmp_path, policy)
 
 def test_stack_reset_on_life_loss_restarts_the_replay_stream(tmp_path):
     """With ``env.stack_reset_on_life_loss`` the loop acts on the reset stack after a
-    lost life and tells the replay to start a new stream there (Breakout, whose NOOP
-    policy loses a life every ~100 steps under nature2015's FIRE reset)."""
+    lost life and tells the replay to start a new stream there (Breakout: the
+    random warm-up actions lose several lives in 400 steps)."""
     sets = ["env.game=Breakout", "env.stack_reset_on_life_loss=true", "train.learning_starts=400"]
     config = tiny_config(steps=400, extra=tuple(sets))
     trainer = Trainer(config, tmp_path / "run", quiet=True)
