@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -264,6 +265,28 @@ def test_frames_label() -> None:
     assert aggregate.frames_label(12_345) == "12345"
     assert aggregate.frames_match(200_000_000, 199_000_000)
     assert not aggregate.frames_match(200_000_000, 190_000_000)
+
+
+def test_runs_table_names_each_runs_commit_and_cpu(nature_suite: Path) -> None:
+    """summary.json's git_commit and cpu reach the runs table; absent ones read as not recorded."""
+    run_dir = nature_suite / "runs" / "nature-dqn" / "Pong" / "seed0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    commit, cpu = "0b27398bbba0d393607448c8990312d862144f5a", "AMD EPYC (family 25 model 17)"
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "git_commit": commit, "cpu": cpu}))
+    tables = aggregate.aggregate_suite(nature_suite, reps=10, poi_reps=10)
+    runs = tables["runs"].set_index("run_id")
+    assert runs.loc["nature-dqn/Pong/seed0", ["git_commit", "cpu"]].tolist() == [commit, cpu]
+    assert runs.loc["nature-dqn/Pong/seed1", ["git_commit", "cpu"]].tolist() == ["", ""]
+    assert runs.loc["nature-dqn/Pong/seed7", "cpu"] == ""  # unfinished: no summary.json
+    md = (nature_suite / "tables" / "runs.md").read_text()
+    assert f"| yes | 0b27398 | {cpu} |" in md
+    assert "| yes | – | not recorded |" in md
+    (run_dir / "summary.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"summary\.json: expected a JSON object"):
+        aggregate.load_suite(nature_suite)
+    (run_dir / "summary.json").write_text("{oops")
+    with pytest.raises(ValueError, match=r"summary\.json: not readable as JSON"):
+        aggregate.load_suite(nature_suite)
 
 
 def test_bad_input_fails_with_the_file_named(tmp_path: Path) -> None:

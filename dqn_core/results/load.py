@@ -17,6 +17,7 @@ pool; a run folder whose config.yaml names no revision ran under revision 1.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,10 @@ class SuiteData:
         runs: one row per run: ``run_id, preset, game, game_key, seed, protocol,
             protocol_revision, protocol_label, frame_skip, total_steps, budget_frames, group, eval_epsilon,
             eval_episodes, finished, final_frames, final_score, final_episodes,
-            final_source, train_return, wall_time_s, config_hash, path``.
+            final_source, train_return, wall_time_s, config_hash, git_commit, cpu,
+            path`` (``git_commit`` and ``cpu`` as summary.json records them, ``""``
+            where it does not: unfinished runs, and runs from before it recorded
+            the CPU).
         evals: one row per (run, evaluation point): ``run_id, step, frames,
             score_mean, score_std, episodes``.
         metrics: every metrics.csv row with its ``run_id``.
@@ -104,6 +108,19 @@ def _eval_points(path: Path, run_id: str) -> pd.DataFrame | None:
     )
     points.insert(0, "run_id", run_id)
     return points
+
+
+def _provenance(summary: Path) -> dict[str, str]:
+    """The code commit and CPU a finished run records in its summary.json."""
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{summary}: not readable as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{summary}: expected a JSON object, got {type(data).__name__}")
+    return {key: str(data.get(key) or "") for key in ("git_commit", "cpu")}
 
 
 def _load_config(path: Path) -> RunConfig:
@@ -171,6 +188,7 @@ def load_suite(results_dir: Path) -> SuiteData:
             "train_return": np.nan,
             "wall_time_s": np.nan,
             "config_hash": cfg.config_hash(),
+            **_provenance(run_dir / "summary.json"),
             "path": str(run_dir),
         }
         points = _eval_points(run_dir / "eval.csv", run_id)

@@ -170,6 +170,8 @@ def _display_runs(df: pd.DataFrame) -> pd.DataFrame:
             "Episodes": df["final_episodes"].map(_fmt_num),
             "Wall time (s)": df["wall_time_s"].map(lambda v: _fmt_num(v, 0)),
             "Finished": df["finished"].map(_fmt_num),
+            "Commit": [str(c)[:7] if isinstance(c, str) and c else "–" for c in df["git_commit"]],
+            "CPU": [c if isinstance(c, str) and c else "not recorded" for c in df["cpu"]],
         }
     )
 

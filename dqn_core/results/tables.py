@@ -43,7 +43,7 @@ def _runs_table(data: SuiteData) -> pd.DataFrame:
     cols = [
         "preset", "protocol", "protocol_revision", "game", "seed", "budget_frames", "final_frames", "final_score",
         "final_episodes", "final_source", "eval_epsilon", "train_return", "wall_time_s",
-        "finished", "run_id",
+        "finished", "git_commit", "cpu", "run_id",
     ]  # fmt: skip
     df = (
         data.runs[cols]
@@ -56,6 +56,8 @@ def _runs_table(data: SuiteData) -> pd.DataFrame:
         "`dqn evaluate` on the final checkpoint, else the last evaluation in eval.csv) at "
         "final_frames emulator frames; budget_frames = train.total_steps x env.frame_skip.",
         "train_return: last logged average training-episode return (metrics.csv).",
+        "git_commit, cpu: the code and the CPU that finished the run, as its summary.json records "
+        "them (empty where it does not: runs from before the CPU was recorded).",
         *data.skipped,
     ]
     return df
