@@ -1,0 +1,156 @@
+"""The committed Atari-100k tables come from the committed runs, and the docs quote them.
+
+Each table commit copies a finished run's small files into
+``results/<suite>/runs`` and regenerates ``tables/`` with ``dqn aggregate``;
+the README and docs/atari100k.md then quote the aggregate by hand. These
+checks keep the three in step as the table grows: the tables are what the run
+folders give (point estimates exactly; the bootstrap intervals in the slow
+check), and every aggregate the docs quote is the committed table's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dqn_core.results import aggregate_suite
+
+REPO = Path(__file__).resolve().parents[1]
+SUITES = ("atari100k", "atari100k-r1")
+METRICS = ("iqm", "median", "mean")
+NUM = r"(-?[\d.]+)"
+INTERVAL = rf"{NUM} \[{NUM}, {NUM}\]"
+
+
+def _committed(suite: str) -> Path:
+    return REPO / "results" / suite
+
+
+def _regenerate(suite: str, tmp_path: Path, **kwargs: int) -> Path:
+    root = tmp_path / suite
+    shutil.copytree(_committed(suite) / "runs", root / "runs")
+    meta = json.loads((_committed(suite) / "tables" / "aggregate_meta.json").read_text())
+    aggregate_suite(root, seed=meta["seed"], **kwargs)
+    return root / "tables"
+
+
+def _aggregate(suite: str) -> pd.DataFrame:
+    return pd.read_csv(_committed(suite) / "tables" / "aggregate.csv")
+
+
+def _ours(suite: str) -> pd.DataFrame:
+    agg = _aggregate(suite)
+    return agg[agg["source"] == "ours"].set_index("metric")
+
+
+def _published(suite: str, algorithm: str) -> pd.DataFrame:
+    agg = _aggregate(suite)
+    return agg[agg["algorithm"] == algorithm].set_index("metric")
+
+
+def _f3(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def _interval(row: pd.Series) -> tuple[str, str, str]:
+    return _f3(row["point"]), _f3(row["ci_low"]), _f3(row["ci_high"])
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_committed_tables_come_from_the_committed_runs(suite: str, tmp_path: Path) -> None:
+    """Runs, per-game tables and aggregate point estimates, regenerated: the same bytes."""
+    tables = _regenerate(suite, tmp_path, reps=1, poi_reps=1)
+    committed = _committed(suite) / "tables"
+    per_game = sorted(p.name for p in committed.glob("per_game_*.csv"))
+    assert per_game, f"{suite}: no per-game table committed"
+    assert sorted(p.name for p in tables.glob("per_game_*.csv")) == per_game
+    for name in ("runs.csv", *per_game):
+        assert (tables / name).read_text() == (committed / name).read_text(), name
+    new = pd.read_csv(tables / "aggregate.csv")
+    old = pd.read_csv(committed / "aggregate.csv")
+    keys = ["group", "source", "algorithm", "games", "metric"]
+    assert new[keys].equals(old[keys])
+    assert new["point"].equals(old["point"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", SUITES)
+def test_committed_tables_regenerate_byte_for_byte(suite: str, tmp_path: Path) -> None:
+    """With the committed bootstrap settings, every table file is regenerated unchanged."""
+    meta = json.loads((_committed(suite) / "tables" / "aggregate_meta.json").read_text())
+    tables = _regenerate(suite, tmp_path, reps=meta["reps"], poi_reps=meta["poi_reps"])
+    committed = _committed(suite) / "tables"
+    names = sorted(p.name for p in committed.iterdir() if p.suffix in (".csv", ".md", ".tex"))
+    assert sorted(p.name for p in tables.iterdir() if p.suffix in (".csv", ".md", ".tex")) == names
+    for name in names:
+        assert (tables / name).read_text() == (committed / name).read_text(), name
+
+
+def _counts(suite: str) -> tuple[int, int, int]:
+    runs = pd.read_csv(_committed(suite) / "tables" / "runs.csv")
+    runs = runs[runs["finished"]]
+    seeds = runs.groupby("game")["seed"].nunique()
+    assert seeds.nunique() == 1, f"{suite}: games with different seed counts: {seeds.to_dict()}"
+    return runs["game"].nunique(), int(seeds.iloc[0]), len(runs)
+
+
+def test_the_readme_quotes_the_committed_atari100k_aggregate() -> None:
+    readme = (REPO / "README.md").read_text()
+    games, seeds, runs = _counts("atari100k")
+    ours, der = _ours("atari100k"), _published("atari100k", "DER")
+    m = re.search(
+        rf"committed so far: (\d+) games x (\d+) seeds, (\d+) runs; IQM of HNS {INTERVAL}"
+        rf" against the DER paper's {NUM} on the same games \(inside our 95% interval\),"
+        rf" median {INTERVAL} against {NUM}, mean {INTERVAL} against {NUM}",
+        readme,
+    )
+    assert m, "README: the atari100k row's aggregate sentence was not found"
+    g = m.groups()
+    assert tuple(map(int, g[:3])) == (games, seeds, runs)
+    quoted = {"iqm": g[3:7], "median": g[7:11], "mean": g[11:15]}
+    for metric, (point, low, high, paper) in quoted.items():
+        assert (point, low, high) == _interval(ours.loc[metric]), metric
+        assert paper == _f3(der.loc[metric, "point"]), metric
+    assert ours.loc["iqm", "ci_low"] <= der.loc["iqm", "point"] <= ours.loc["iqm", "ci_high"]
+    planned = 26 * 5
+    dry = re.search(r"\((\d+) jobs: (\d+) runs, (\d+) committed\)", readme)
+    assert dry and (int(dry[2]), int(dry[3])) == (planned - runs, runs)
+
+
+def test_the_readme_quotes_the_committed_revision_1_aggregate() -> None:
+    readme = (REPO / "README.md").read_text()
+    games, seeds, runs = _counts("atari100k-r1")
+    ours, der = _ours("atari100k-r1"), _published("atari100k-r1", "DER")
+    m = re.search(
+        rf"committed: (\d+) games x (\d+) seeds, (\d+) runs\*\*.*?IQM of HNS {INTERVAL}"
+        rf" against the DER paper's {NUM} on the same games",
+        readme,
+    )
+    assert m, "README: the atari100k-r1 row's aggregate sentence was not found"
+    assert tuple(map(int, m.groups()[:3])) == (games, seeds, runs)
+    assert m.groups()[3:6] == _interval(ours.loc["iqm"])
+    assert m[7] == _f3(der.loc["iqm", "point"])
+
+
+def test_docs_atari100k_quotes_the_committed_aggregate() -> None:
+    text = (REPO / "docs" / "atari100k.md").read_text()
+    where = text.split("## Where it stands", 1)[1].split("\n## ", 1)[0]
+    games, seeds, runs = _counts("atari100k")
+    assert f"**{games} games x {seeds} seeds**, {runs} runs" in where
+    ours, der, drq = (
+        _ours("atari100k"),
+        _published("atari100k", "DER"),
+        _published("atari100k", "DrQ(eps)"),
+    )
+    row = " | ".join("{} [{}, {}]".format(*_interval(ours.loc[m])) for m in METRICS)
+    assert f"| ours, {games} games x {seeds} seeds | {row} |" in where
+    row = " | ".join(_f3(der.loc[m, "point"]) for m in METRICS)
+    assert f"| DER paper, same {games} games | {row} |" in where
+    iqm = "{} [{}, {}]".format(*_interval(drq.loc["iqm"]))
+    row = f"{iqm} | {_f3(drq.loc['median', 'point'])} | {_f3(drq.loc['mean', 'point'])}"
+    assert f"| DrQ(eps), 100 runs a game | {row} |" in where
