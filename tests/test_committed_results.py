@@ -154,3 +154,16 @@ def test_docs_atari100k_quotes_the_committed_aggregate() -> None:
     iqm = "{} [{}, {}]".format(*_interval(drq.loc["iqm"]))
     row = f"{iqm} | {_f3(drq.loc['median', 'point'])} | {_f3(drq.loc['mean', 'point'])}"
     assert f"| DrQ(eps), 100 runs a game | {row} |" in where
+
+
+def test_docs_atari100k_claims_the_paper_inside_every_interval_only_when_it_is() -> None:
+    text = (REPO / "docs" / "atari100k.md").read_text()
+    where = " ".join(text.split("## Where it stands", 1)[1].split("\n## ", 1)[0].split())
+    per_game = pd.read_csv(
+        _committed("atari100k") / "tables" / "per_game_der_atari100k-r2_400k.csv"
+    )
+    claim = re.search(r"inside our 2-seed interval on every one of the (\d+) games", where)
+    if per_game["published_in_ci"].all():
+        assert claim and int(claim[1]) == len(per_game)
+    else:
+        assert claim is None, "docs/atari100k.md claims the paper inside every game's interval"
