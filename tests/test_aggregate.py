@@ -344,6 +344,11 @@ def _check_drq_tables(tables: dict[str, pd.DataFrame], used: pd.DataFrame) -> No
         expected = 100 * (np.sum(alien < mean) + 0.5 * np.sum(alien == mean)) / len(alien)
         assert df.loc["alien", f"{alg} percentile"] == pytest.approx(expected)
         assert df[f"{alg} percentile"].between(0, 100).all()
+        # The DER paper's own score among the same runs (Alien: 739.9).
+        der = 739.9
+        expected = 100 * (np.sum(alien < der) + 0.5 * np.sum(alien == der)) / len(alien)
+        assert df.loc["alien", f"published {alg} percentile"] == pytest.approx(expected)
+        assert df[f"published {alg} percentile"].between(0, 100).all()
     assert df.loc["pong", "game"] == "Pong" and df.loc["pong", "published"] == -19.3
 
 
@@ -356,6 +361,7 @@ def test_atari100k_table_from_drq_run_folders(tmp_path: Path) -> None:
     md = (root / "tables" / f"per_game_der_{A100K}_400k.md").read_text()
     assert "| Alien | 10 |" in md and "| 739.9 |" in md
     assert "Percentile in DrQ(eps) runs" in md and "Percentile in SPR runs" in md
+    assert "DER's percentile in DrQ(eps) runs" in md and "DER's percentile in SPR runs" in md
     der = tables["aggregate"]
     der = der[der["algorithm"] == "DER"].set_index("metric")
     assert set(der.index) == {"median", "iqm", "mean"} and der.loc["iqm", "games"] == 26

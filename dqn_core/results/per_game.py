@@ -142,11 +142,14 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
                 row[alg] = p.score if p else np.nan
             for alg, by_game in per_run_scores.items():
                 published_runs = by_game.get(key) if isinstance(key, str) else None
-                row[f"{alg} percentile"] = (
-                    run_percentile(mean, published_runs)
-                    if published_runs is not None and frames_ok
-                    else np.nan
-                )
+                ours = theirs = np.nan
+                if published_runs is not None and frames_ok:
+                    ours = run_percentile(mean, published_runs)
+                    # Where the published algorithm's own score sits among the same runs.
+                    if pub is not None:
+                        theirs = run_percentile(pub.score, published_runs)
+                row[f"{alg} percentile"] = ours
+                row[f"published {alg} percentile"] = theirs
         rows.append(row)
     df = pd.DataFrame(rows)
     if "published_in_ci" in df:
@@ -173,7 +176,9 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
         notes.append(
             "percentile: the share of the published runs of that algorithm (rliable's "
             "per-run data, 100 runs a game for DrQ(eps) and SPR) that score below our mean "
-            "on the game (ties count half); 0 or 100 means outside their whole spread."
+            "on the game (ties count half); 0 or 100 means outside their whole spread. "
+            "The published score's percentile, beside it, reads the same way: where both "
+            "are low, a gap to those runs is the published algorithm's as much as ours."
         )
     df.attrs["measure"] = match.measure if match is not None else ""
     return df

@@ -97,6 +97,9 @@ def _display_per_game(df: pd.DataFrame) -> pd.DataFrame:
             out[f"Percentile in {alg_x} runs"] = df[f"{alg_x} percentile"].map(
                 lambda v: _fmt_num(v, 0)
             )
+            out[f"{alg}'s percentile in {alg_x} runs"] = df[f"published {alg_x} percentile"].map(
+                lambda v: _fmt_num(v, 0)
+            )
     return out
 
 
