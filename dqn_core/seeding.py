@@ -29,6 +29,7 @@ STREAMS = (
     "replay",  # replay sampling
     "init",  # network initialisation
     "noise",  # noisy-net noise during training
+    "augment",  # DrQ augmentation of replay batches (agent.augmentation: drq)
     "noop_starts",  # no-op starts of the Python wrapper stack
     "action_space",  # gymnasium action_space.seed
     "vec_env",  # per-env seeds of a vector env

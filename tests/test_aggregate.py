@@ -241,7 +241,7 @@ def test_probability_of_improvement_same_protocol_only(tmp_path: Path) -> None:
 
 def test_published_matches_resolve_in_the_reference_tables() -> None:
     design_presets = {"nature-dqn", "double-dqn", "dueling-ddqn", "prioritized-ddqn", "c51",
-                      "rainbow", "der"}  # fmt: skip
+                      "rainbow", "der", "drq-eps"}  # fmt: skip
     assert {m.preset for m in aggregate.PUBLISHED_MATCHES} == design_presets
     keys = [(m.preset, m.protocol) for m in aggregate.PUBLISHED_MATCHES]
     assert len(keys) == len(set(keys))

@@ -395,7 +395,9 @@ def test_config_accepts_der_cnn_for_atari_and_rejects_it_for_classic() -> None:
     classic = {"game": "CartPole-v1", "protocol": "classic"}
     with pytest.raises(ConfigError, match=r"^agent\.network: classic.*'der_cnn'"):
         from_dict({"env": classic, "agent": {"network": "der_cnn"}})
-    with pytest.raises(ConfigError, match=r"^agent\.network: Atari .*nature_cnn or der_cnn"):
+    with pytest.raises(
+        ConfigError, match=r"^agent\.network: Atari .*nature_cnn, dopamine_cnn or der_cnn"
+    ):
         from_dict({"env": {"protocol": "atari100k"}, "agent": {"network": "mlp"}})
     with pytest.raises(ConfigError, match=r"agent\.network.*der_cnn"):
         from_dict({"agent": {"network": "der"}})

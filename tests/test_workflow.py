@@ -143,7 +143,7 @@ def test_dry_run_plans_every_job_of_each_suite(suite: str, tmp_path: Path) -> No
 
 def test_shipped_suites_are_the_documented_ones() -> None:
     assert SHIPPED_SUITES == [
-        "atari100k", "atari100k-r1", "atari5", "dopamine", "nature2015", "smoke"
+        "atari100k", "atari100k-drq", "atari100k-r1", "atari5", "dopamine", "nature2015", "smoke"
     ]  # fmt: skip
     sizes = {
         s: (len(load_shipped(s)["games"]), len(load_shipped(s)["seeds"])) for s in SHIPPED_SUITES
@@ -165,6 +165,11 @@ def test_shipped_suites_are_the_documented_ones() -> None:
     for key in ("presets", "budget", "protocol", "evaluation", "overrides", "resources"):
         assert r1[key] == current[key], key
     assert set(r1["games"]) <= set(current["games"])
+    # DrQ(eps): the atari100k suite's games, seeds, budget and evaluation, its own preset.
+    drq = load_shipped("atari100k-drq")
+    assert drq["presets"] == ["drq-eps"]
+    for key in ("games", "seeds", "budget", "protocol", "evaluation", "overrides"):
+        assert drq[key] == current[key], key
     assert load_shipped("nature2015")["budget"]["agent_steps"] * 4 == 200_000_000
     assert load_shipped("atari5")["budget"]["agent_steps"] * 4 == 10_000_000
     assert load_shipped("dopamine")["protocol"] == "machado2018"
@@ -174,6 +179,7 @@ def test_suite_games_are_the_catalogue_lists() -> None:
     games = pytest.importorskip("dqn_core.envs.games")
     assert load_shipped("atari5")["games"] == list(games.ATARI5)
     assert load_shipped("atari100k")["games"] == list(games.ATARI100K_GAMES)
+    assert load_shipped("atari100k-drq")["games"] == list(games.ATARI100K_GAMES)
     assert load_shipped("nature2015")["games"] == list(games.NATURE2015_GAMES)
     assert load_shipped("dopamine")["games"] == list(games.DOPAMINE_GAMES)
     for suite in SHIPPED_SUITES:

@@ -15,9 +15,10 @@ scalar tensors (never ``.item()``: that would force a device sync on every
 update; only on the CPU, where it costs nothing, does gradient clipping read its
 scale) and, under prioritized replay, the new priorities.
 
-Speed: the target-network forward runs under ``no_grad``; ``next_obs`` is
-converted (uint8 to float, and the DER torso's patch gather) once for the target
-and online networks; on the CPU, gradient clipping skips its scaling pass when
+Speed: the target-network forward runs under ``no_grad``, and is skipped when
+the target was synced since the last step (its values are the online
+network's); ``next_obs`` is converted (uint8 to float, and the DER torso's patch
+gather) once for the target and online networks; on the CPU, gradient clipping skips its scaling pass when
 the scale is 1; Adam is the fused kernel where the device supports it
 (:mod:`.optim`); the CNN runs channels-last. None of these changes a value.
 """
@@ -32,8 +33,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dqn_core.agent.augment import DrQAugmentation
+from dqn_core.agent.batch import batch_tensors
 from dqn_core.agent.device import resolve_device
-from dqn_core.agent.networks import QNetwork, build_network
+from dqn_core.agent.networks import Prepared, QNetwork, build_network
 from dqn_core.agent.optim import IMPLEMENTATION_FLAGS, make_optimizer
 from dqn_core.agent.policy import exploration_draws
 from dqn_core.agent.schedules import epsilon_schedule
@@ -96,12 +99,21 @@ class Learner:
         self.online: QNetwork = online.to(self.device)
         self.target: QNetwork = copy.deepcopy(self.online).requires_grad_(False)
         self._noise: torch.Generator | None = None
+        # True while the target holds the online weights (sync_target, no update since):
+        # the TD target then reuses the online network's pass over next_obs (agent.
+        # target_update_steps = 1, as DrQ(eps)), with the same values as the target's.
+        self._target_is_online = False
         self._seed = seeds.root
         self._eval_noise: tuple[int, torch.Generator] | None = None  # (updates, generator)
         if self.agent.noisy:
             self._noise = seeds.torch("noise", self.device)
             self.online.reset_noise(self._noise)
             self.target.reset_noise(self._noise)
+        self._augment = (
+            DrQAugmentation(seeds.torch("augment", self.device))
+            if self.agent.augmentation == "drq"
+            else None
+        )
         self._params = [p for p in self.online.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(config.agent, self._params, self.device)
         self._epsilon = epsilon_schedule(self.agent)
@@ -184,32 +196,6 @@ class Learner:
         return self._eval_noise[1]
 
     # ---------------------------------------------------------------- learning
-    def _tensor(self, batch: Any, name: str, integer: bool) -> Tensor:
-        value = getattr(batch, name, None)
-        if value is None:
-            raise ValueError(
-                f"batch.{name}: missing (a replay Batch has obs, action, reward, "
-                "discount, next_obs, weight)"
-            )
-        t = torch.as_tensor(value).to(self.device, non_blocking=True)
-        if integer and t.dtype != torch.int64:
-            raise TypeError(f"batch.{name}: expected int64, got {t.dtype}")
-        if not integer and t.dtype != torch.float32:
-            raise TypeError(f"batch.{name}: expected float32, got {t.dtype}")
-        return t
-
-    def _observations(self, batch: Any, name: str) -> Tensor:
-        value = getattr(batch, name, None)
-        if value is None:
-            raise ValueError(f"batch.{name}: missing")
-        t = torch.as_tensor(value).to(self.device, non_blocking=True)
-        if tuple(t.shape[1:]) != self.obs_shape:
-            raise ValueError(
-                f"batch.{name}: expected shape (B, {', '.join(map(str, self.obs_shape))}), "
-                f"got {tuple(t.shape)}"
-            )
-        return t
-
     def update(self, batch: Any) -> tuple[dict[str, Tensor], Tensor | None]:
         """One gradient step on a replay batch.
 
@@ -225,24 +211,9 @@ class Learner:
             new priorities (|TD error|, or the KL loss for C51) under
             prioritized replay, else None.
         """
-        obs = self._observations(batch, "obs")
-        next_obs = self._observations(batch, "next_obs")
-        action = self._tensor(batch, "action", integer=True)
-        reward = self._tensor(batch, "reward", integer=False)
-        discount = self._tensor(batch, "discount", integer=False)
-        weight = self._tensor(batch, "weight", integer=False)
-        size = obs.shape[0]
-        for name, t in (
-            ("next_obs", next_obs),
-            ("action", action),
-            ("reward", reward),
-            ("discount", discount),
-            ("weight", weight),
-        ):
-            if t.shape[0] != size or (name != "next_obs" and t.ndim != 1):
-                raise ValueError(
-                    f"batch.{name}: expected {size} rows like batch.obs, got shape {tuple(t.shape)}"
-                )
+        obs, next_obs, action, reward, discount, weight = batch_tensors(
+            batch, self.device, self.obs_shape
+        )
 
         clock = time.perf_counter
         t0 = clock()
@@ -254,8 +225,12 @@ class Learner:
         if self._cudagraphs:
             # A new step for CUDA-graph trees: the previous update's outputs are consumed.
             torch.compiler.cudagraph_mark_step_begin()
+        obs_in: Tensor | Prepared = obs
+        next_in: Tensor | Prepared = next_obs
+        if self._augment is not None:  # independent draws for obs and next_obs (DrQ)
+            obs_in, next_in = self._augment(self.online, obs), self._augment(self.online, next_obs)
         loss, q_taken, target_value, new_priorities = self._loss(
-            obs, next_obs, action, reward, discount, weight
+            obs_in, next_in, action, reward, discount, weight
         )
         if self._cudagraphs:
             # Graph outputs live in memory the next replay overwrites; the loop keeps
@@ -281,6 +256,7 @@ class Learner:
         ):
             torch.nn.utils.clip_grads_with_norm_(self._params, max_norm, grad_norm, foreach=True)
         self.optimizer.step()
+        self._target_is_online = False
         timers = self.timers
         timers["noise"] += t1 - t0
         timers["forward"] += t2 - t1
@@ -297,8 +273,8 @@ class Learner:
 
     def _loss_eager(
         self,
-        obs: Tensor,
-        next_obs: Tensor,
+        obs: Tensor | Prepared,
+        next_obs: Tensor | Prepared,
         action: Tensor,
         reward: Tensor,
         discount: Tensor,
@@ -315,7 +291,7 @@ class Learner:
         if self.online.distributional:
             support = self.online.support
             with torch.no_grad():
-                next_in = self.online.prepare(next_obs)
+                next_in = self._prepare(next_obs)
                 next_log_p = self.target.log_probs(next_in)  # (B, A, atoms)
                 next_p = next_log_p.exp()
                 chooser = self.online(next_in) if self.agent.double else next_p @ support
@@ -333,10 +309,14 @@ class Learner:
                 priorities = categorical_kl(target_p, log_p) if self.prioritized else per_sample
         else:
             with torch.no_grad():
-                next_in = self.online.prepare(next_obs)
-                next_q = self.target(next_in)
+                next_in = self._prepare(next_obs)
+                if self._target_is_online:  # synced, no step since: the same values, once
+                    next_q = online_next = self.online(next_in)
+                else:
+                    next_q = self.target(next_in)
+                    online_next = self.online(next_in) if self.agent.double else next_q
                 if self.agent.double:
-                    next_value = double_q_value(self.online(next_in), next_q)
+                    next_value = double_q_value(online_next, next_q)
                 else:
                     next_value = greedy_action_value(next_q)
                 target_value = td_target(reward, discount, next_value)
@@ -347,10 +327,16 @@ class Learner:
         loss, new_priorities = importance_weighted_loss(per_sample, weight, priorities)
         return loss, q_taken.detach().mean(), target_value.mean(), new_priorities.detach()
 
+    def _prepare(self, obs: Tensor | Prepared) -> Prepared:
+        return obs if isinstance(obs, Prepared) else self.online.prepare(obs)
+
     @torch.no_grad()
     def sync_target(self) -> None:
         """Hard update: copy the online network's weights into the target network."""
         torch._foreach_copy_(list(self.target.parameters()), list(self.online.parameters()))
+        # Without noisy layers (whose noise the two networks draw apart) the target now
+        # computes what the online network does, until the next optimizer step.
+        self._target_is_online = self._noise is None
 
     # -------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -368,6 +354,7 @@ class Learner:
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "noise_rng": None if self._noise is None else self._noise.get_state(),
+            "augment_rng": None if self._augment is None else self._augment.generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -387,8 +374,13 @@ class Learner:
             raise ValueError(
                 "learner state: agent.noisy differs between the checkpoint and this run"
             )
+        if (state.get("augment_rng") is None) != (self._augment is None):
+            raise ValueError(
+                "learner state: agent.augmentation differs between the checkpoint and this run"
+            )
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
+        self._target_is_online = False
         keep = [
             {k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in self.optimizer.param_groups
         ]
@@ -397,4 +389,6 @@ class Learner:
             group.update(flags)
         if self._noise is not None:
             self._noise.set_state(state["noise_rng"])
+        if self._augment is not None:
+            self._augment.generator.set_state(state["augment_rng"])
         self.updates = int(state["updates"])

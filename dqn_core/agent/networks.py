@@ -39,6 +39,7 @@ from dqn_core.agent.layers import NoisyLinear, linear_layer
 from dqn_core.agent.torsos import (
     ConvTorso,
     DERTorso,
+    DopamineTorso,
     MLPTorso,
     NatureTorso,
 )
@@ -78,6 +79,7 @@ class QNetwork(nn.Module):
         noisy: bool = False,
         sigma0: float = 0.5,
         support: Tensor | None = None,
+        shared_hidden: bool = False,
     ) -> None:
         """Args:
         torso: maps observations to (B, feature_dim) features.
@@ -90,6 +92,9 @@ class QNetwork(nn.Module):
         sigma0: initial noise scale of noisy layers.
         support: (atoms,) evenly spaced return atoms for a categorical head,
             None for a scalar Q head.
+        shared_hidden: one hidden layer that the value and advantage outputs
+            share (Dopamine's ``FullRainbowNetwork``), instead of one per stream
+            (Wang et al. 2016).
         """
         super().__init__()
         if num_actions < 1:
@@ -109,7 +114,15 @@ class QNetwork(nn.Module):
                 )
             self.register_buffer("support", support.to(torch.float32).clone(), persistent=False)
 
-        def stream(out: int) -> nn.Sequential:
+        self.shared: nn.Sequential | None = None
+        if shared_hidden:
+            self.shared = nn.Sequential(
+                linear_layer(feature_dim, hidden, noisy, sigma0, generator), nn.ReLU(inplace=True)
+            )
+
+        def stream(out: int) -> nn.Module:
+            if shared_hidden:
+                return linear_layer(hidden, out, noisy, sigma0, generator)
             return nn.Sequential(
                 linear_layer(feature_dim, hidden, noisy, sigma0, generator),
                 nn.ReLU(inplace=True),
@@ -128,6 +141,8 @@ class QNetwork(nn.Module):
     def _head(self, obs: Tensor | Prepared) -> Tensor:
         """(B, A, atoms) logits, or (B, A, 1) Q-values."""
         features = self.torso.body(obs.tensor) if isinstance(obs, Prepared) else self.torso(obs)
+        if self.shared is not None:
+            features = self.shared(features)
         out = self.advantage(features).view(-1, self.num_actions, self.num_atoms)
         if self.value is not None:
             value = self.value(features).view(-1, 1, self.num_atoms)
@@ -191,6 +206,9 @@ def build_network(
     if agent.network == "nature_cnn":
         torso = NatureTorso(obs_shape, generator, channels_last=channels_last)
         hidden = agent.hidden_size
+    elif agent.network == "dopamine_cnn":
+        torso = DopamineTorso(obs_shape, generator, channels_last=channels_last)
+        hidden = agent.hidden_size
     elif agent.network == "der_cnn":
         torso = DERTorso(obs_shape, generator, channels_last=channels_last)
         hidden = agent.hidden_size
@@ -202,7 +220,9 @@ def build_network(
         torso = MLPTorso(obs_shape, agent.mlp_hidden[:-1], generator)
         hidden = agent.mlp_hidden[-1]
     else:
-        raise ValueError(f"agent.network: {agent.network!r} is not one of nature_cnn, der_cnn, mlp")
+        raise ValueError(
+            f"agent.network: {agent.network!r} is not one of nature_cnn, dopamine_cnn, der_cnn, mlp"
+        )
     return QNetwork(
         torso,
         torso.output_dim,
@@ -213,4 +233,5 @@ def build_network(
         noisy=agent.noisy,
         sigma0=agent.noisy_sigma0,
         support=categorical_support(agent) if agent.distributional else None,
+        shared_hidden=agent.head_hidden == "shared",
     )

@@ -16,22 +16,29 @@ from dqn_core.config import AgentConfig, ReplayConfig
 
 @dataclass(frozen=True)
 class LinearSchedule:
-    """``start`` at step 0, moving linearly to ``end`` at ``duration_steps``, then flat.
+    """``start`` until ``start_step``, moving linearly to ``end`` over ``duration_steps``, then flat.
 
     Attributes:
-        start: value at agent step 0.
-        end: value from agent step ``duration_steps`` on.
+        start: value from agent step 0 to ``start_step``.
+        end: value from agent step ``start_step + duration_steps`` on.
         duration_steps: agent steps of the linear part (>= 1).
+        start_step: agent steps before the linear part (Dopamine's
+            ``linearly_decaying_epsilon`` waits ``min_replay_history`` steps).
     """
 
     start: float
     end: float
     duration_steps: int
+    start_step: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.duration_steps, int) or self.duration_steps < 1:
             raise ValueError(
                 f"duration_steps: {self.duration_steps!r} must be an integer >= 1 (agent steps)"
+            )
+        if not isinstance(self.start_step, int) or self.start_step < 0:
+            raise ValueError(
+                f"start_step: {self.start_step!r} must be an integer >= 0 (agent steps)"
             )
         for name in ("start", "end"):
             value = getattr(self, name)
@@ -42,7 +49,7 @@ class LinearSchedule:
         """The value at agent step ``step`` (negative steps are an error)."""
         if step < 0:
             raise ValueError(f"step: {step} must be >= 0 (agent steps)")
-        fraction = min(step / self.duration_steps, 1.0)
+        fraction = min(max(step - self.start_step, 0) / self.duration_steps, 1.0)
         return self.start + fraction * (self.end - self.start)
 
 
@@ -51,12 +58,17 @@ def epsilon_schedule(agent: AgentConfig) -> LinearSchedule:
 
     Args:
         agent: the learner's config (``epsilon_start``, ``epsilon_end``,
-            ``epsilon_decay_steps``).
+            ``epsilon_decay_steps``, ``epsilon_decay_start``).
 
     Returns:
         A schedule in agent steps.
     """
-    return LinearSchedule(agent.epsilon_start, agent.epsilon_end, agent.epsilon_decay_steps)
+    return LinearSchedule(
+        agent.epsilon_start,
+        agent.epsilon_end,
+        agent.epsilon_decay_steps,
+        agent.epsilon_decay_start,
+    )
 
 
 def beta_schedule(replay: ReplayConfig, total_steps: int) -> LinearSchedule:

@@ -2,7 +2,8 @@
 
 The CNNs take uint8 pixels (0..255) and scale them inside, in one fused
 conversion to float32 in channels-last memory layout (faster convolutions on
-CPU; see benchmarks/learner.py). All their convolutions are unpadded ("VALID").
+CPU; see benchmarks/learner.py). Their convolutions are unpadded ("VALID"), but
+for :class:`DopamineTorso`'s, padded as Dopamine's ("SAME").
 """
 
 from __future__ import annotations
@@ -27,8 +28,20 @@ NATURE_CONVS: ConvSpec = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
 DER_CONVS: ConvSpec = ((32, 5, 5), (64, 5, 5))
 
 
-def _conv_output(obs_shape: Sequence[int], convs: ConvSpec, name: str) -> tuple[int, int, int]:
-    """(channels, height, width) after unpadded convolutions ``convs``.
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Zero padding (before, after) of TensorFlow's and Flax's ``SAME``: ceil(size / stride) out.
+
+    The odd pixel goes after, as there: 21 columns, kernel 4, stride 2 pad (1, 2).
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_output(
+    obs_shape: Sequence[int], convs: ConvSpec, name: str, same: bool = False
+) -> tuple[int, int, int]:
+    """(channels, height, width) after convolutions ``convs``, unpadded unless ``same``.
 
     Raises:
         ValueError: ``obs_shape`` is not (frames, height, width), or the frames are
@@ -40,6 +53,9 @@ def _conv_output(obs_shape: Sequence[int], convs: ConvSpec, name: str) -> tuple[
         )
     _, h, w = obs_shape
     for _, kernel, stride in convs:
+        if same:
+            h, w = -(-h // stride), -(-w // stride)
+            continue
         h = (h - kernel) // stride + 1
         w = (w - kernel) // stride + 1
         if h < 1 or w < 1:
@@ -98,6 +114,8 @@ class ConvTorso(nn.Module):
 
     convs_spec: ClassVar[ConvSpec]
     name: ClassVar[str]
+    #: Zero-pad each convolution's input as TensorFlow's and Flax's ``SAME`` does.
+    same_padding: ClassVar[bool] = False
 
     def __init__(
         self, obs_shape: Sequence[int], generator: torch.Generator, channels_last: bool = True
@@ -108,20 +126,29 @@ class ConvTorso(nn.Module):
         channels_last: run the convolutions in NHWC layout (faster on CPU).
         """
         super().__init__()
-        c, h, w = _conv_output(obs_shape, self.convs_spec, self.name)
+        c, h, w = _conv_output(obs_shape, self.convs_spec, self.name, self.same_padding)
         self.output_dim = c * h * w
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         layers: list[nn.Module] = []
-        in_channels = self.obs_shape[0]
+        in_channels, h, w = self.obs_shape
         for out_channels, kernel, stride in self.convs_spec:
+            if self.same_padding:
+                (top, bottom), (left, right) = (
+                    same_pads(h, kernel, stride),
+                    same_pads(w, kernel, stride),
+                )
+                layers.append(nn.ZeroPad2d((left, right, top, bottom)))
+                h, w = -(-h // stride), -(-w // stride)
             conv = nn.Conv2d(in_channels, out_channels, kernel, stride)  # padding 0: VALID
             uniform_fan_in_(conv.weight, conv.bias, generator)
             layers += [conv, nn.ReLU(inplace=True)]
             in_channels = out_channels
         # Kernel == stride everywhere: the patches do not overlap, and each layer is one
         # matrix product over gathered patches (see _patch_forward).
-        self.patchwise = all(kernel == stride for _, kernel, stride in self.convs_spec)
+        self.patchwise = not self.same_padding and all(
+            kernel == stride for _, kernel, stride in self.convs_spec
+        )
         if self.patchwise:
             self.memory_format = torch.contiguous_format  # weights are viewed as matrices
             self.register_buffer(
@@ -132,7 +159,9 @@ class ConvTorso(nn.Module):
         self.convs = nn.Sequential(*layers).to(memory_format=self.memory_format)  # type: ignore[call-overload]
         # For the patch path: the conv layers in order, and the first layer's output size.
         self._conv_layers = [m for m in self.convs if isinstance(m, nn.Conv2d)]
-        self._first_map = _conv_output(self.obs_shape, self.convs_spec[:1], self.name)[1:]
+        self._first_map = _conv_output(
+            self.obs_shape, self.convs_spec[:1], self.name, self.same_padding
+        )[1:]
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.body(self.prepare(obs))
@@ -170,6 +199,14 @@ class ConvTorso(nn.Module):
         if self.patchwise:
             return self._patch_forward(x)
         return torch.flatten(self.convs(x), 1)
+
+    def scale_samples_(self, x: Tensor, scale: Tensor) -> None:
+        """Multiply each sample of :meth:`prepare`'s output by its entry of (B,) ``scale``, in place."""
+        batch = scale.shape[0]
+        if self.patchwise:  # (B x patches, k x k x c), one sample's patches together
+            x.view(batch, -1).mul_(scale.view(batch, 1))
+        else:
+            x.mul_(scale.view(batch, 1, 1, 1))
 
     def _float_frames(self, obs: Tensor) -> Tensor:
         """One copy: uint8 -> float32 in the conv layout; the scale is applied in place."""
@@ -221,6 +258,21 @@ class NatureTorso(ConvTorso):
 
     convs_spec = NATURE_CONVS
     name = "Nature CNN"
+
+
+class DopamineTorso(ConvTorso):
+    """The Nature CNN's three convolutions with ``SAME`` padding, as Dopamine's JAX networks.
+
+    Flax's ``nn.Conv`` pads ``SAME`` by default, and Dopamine's
+    ``FullRainbowNetwork`` (the network of its ``labs/atari_100k`` DER, DrQ and
+    DrQ(eps) agents, whose runs make the published DrQ(eps) and SPR rows) keeps
+    that default: 84x84 frames give 21x21x32, 11x11x64, 11x11x64 = 7,744
+    features, where the unpadded Nature CNN gives 3,136.
+    """
+
+    convs_spec = NATURE_CONVS
+    name = "Nature CNN with SAME padding (Dopamine)"
+    same_padding = True
 
 
 class DERTorso(ConvTorso):
@@ -284,3 +336,7 @@ class MLPTorso(nn.Module):
     def body(self, x: Tensor) -> Tensor:
         """(B, features) from :meth:`prepare`'s output."""
         return self.layers(x)
+
+    def scale_samples_(self, x: Tensor, scale: Tensor) -> None:
+        """Multiply each row of :meth:`prepare`'s output by its entry of (B,) ``scale``, in place."""
+        x.mul_(scale.view(-1, 1))

@@ -7,6 +7,7 @@ flattened into MLflow params and summarised by a stable hash. Each part of the
 stack reads its own section (``config.agent``, ``config.replay``, ...).
 """
 
+from dqn_core.config.errors import ConfigError
 from dqn_core.config.load import (
     describe_presets,
     field_docs,
@@ -30,7 +31,6 @@ from dqn_core.config.schema import (
     SECTIONS,
     TOP_LEVEL,
     AgentConfig,
-    ConfigError,
     EnvConfig,
     EvalConfig,
     ReplayConfig,

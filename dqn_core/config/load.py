@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
+from dqn_core.config.errors import ConfigError
 from dqn_core.config.schema import (
     LEGACY_REVISION,
     RESUME_SAFE_FIELDS,
     SECTIONS,
     TOP_LEVEL,
-    ConfigError,
     RunConfig,
 )
 

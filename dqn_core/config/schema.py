@@ -17,19 +17,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from dqn_core.config.validate import validate_cross
+
 PROTOCOLS = ("nature2015", "machado2018", "atari100k", "classic")
 BACKENDS = ("python", "native")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field."""
 
 
 def _f(default: Any, doc: str, **rules: Any) -> Any:
@@ -85,8 +82,13 @@ class AgentConfig:
 
     network: str = _f(
         "nature_cnn",
-        "torso: Nature CNN or data-efficient Rainbow (DER) CNN for pixels, MLP for vector obs",
-        choices=("nature_cnn", "der_cnn", "mlp"),
+        "torso: Nature CNN (dopamine_cnn: SAME-padded) or DER CNN for pixels, MLP for vectors",
+        choices=("nature_cnn", "dopamine_cnn", "der_cnn", "mlp"),
+    )
+    head_hidden: str = _f(
+        "per_stream",
+        "hidden layer of a dueling head: one per stream, or shared (Dopamine)",
+        choices=("per_stream", "shared"),
     )
     mlp_hidden: tuple[int, ...] = _f((128, 128), "MLP hidden layer sizes (network=mlp)", ge=1)
     hidden_size: int = _f(512, "width of the fully connected layer after the CNN torso", ge=1)
@@ -119,9 +121,17 @@ class AgentConfig:
         None, "clip the global gradient norm (None: no clipping)", gt=0.0
     )
     target_update_steps: int = _f(10_000, "agent steps between hard target-network syncs", ge=1)
-    epsilon_start: float = _f(1.0, "epsilon at step 0", ge=0.0, le=1.0)
+    epsilon_start: float = _f(1.0, "epsilon until the decay starts", ge=0.0, le=1.0)
     epsilon_end: float = _f(0.1, "epsilon after the decay", ge=0.0, le=1.0)
     epsilon_decay_steps: int = _f(1_000_000, "agent steps of linear epsilon decay", ge=1)
+    epsilon_decay_start: int = _f(
+        0, "agent step where the epsilon decay starts (Dopamine: min_replay_history)", ge=0
+    )
+    augmentation: str = _f(
+        "none",
+        "replay-batch image augmentation (drq: DrQ's random shift and intensity)",
+        choices=("none", "drq"),
+    )
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,7 @@ class RunConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig, metadata={"doc": "tracking"})
 
     def __post_init__(self) -> None:
-        _validate_cross(self)
+        validate_cross(self)
 
     # ----------------------------------------------------------------- views
     def to_dict(self) -> dict[str, Any]:
@@ -316,6 +326,9 @@ HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "agent.noisy_epsilon": 0.0,
     "train.warmup_policy": "uniform",
     "env.stack_reset_on_life_loss": None,
+    "agent.epsilon_decay_start": 0,
+    "agent.augmentation": "none",
+    "agent.head_hidden": "per_stream",
     # Revision 1 is what every run made before revisions were recorded ran under.
     "env.protocol_revision": LEGACY_REVISION,
 }
@@ -343,58 +356,3 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
-
-
-def _validate_cross(cfg: RunConfig) -> None:
-    a, r, t, e = cfg.agent, cfg.replay, cfg.train, cfg.env
-    if a.v_min >= a.v_max:
-        raise ConfigError(f"agent.v_min: {a.v_min} must be less than agent.v_max ({a.v_max})")
-    if t.batch_size > r.capacity:
-        raise ConfigError(
-            f"train.batch_size: {t.batch_size} is larger than replay.capacity ({r.capacity})"
-        )
-    if a.epsilon_end > a.epsilon_start:
-        raise ConfigError(
-            f"agent.epsilon_end: {a.epsilon_end} is above agent.epsilon_start ({a.epsilon_start})"
-        )
-    if a.noisy_epsilon > 0 and not a.noisy:
-        raise ConfigError(
-            f"agent.noisy_epsilon: {a.noisy_epsilon} needs agent.noisy=true (without noisy "
-            "layers, agent.epsilon_start/epsilon_end/epsilon_decay_steps set the exploration)"
-        )
-    if r.capacity < e.num_envs * (e.frame_stack + r.n_step + 1):
-        raise ConfigError(
-            f"replay.capacity: {r.capacity} is too small for {e.num_envs} envs "
-            f"(needs at least num_envs x (frame_stack + n_step + 1) = "
-            f"{e.num_envs * (e.frame_stack + r.n_step + 1)})"
-        )
-    if e.protocol == "classic" and a.network != "mlp":
-        raise ConfigError(
-            f"agent.network: classic-control envs need network=mlp, got {a.network!r} "
-            "(nature_cnn and der_cnn are for Atari pixels)"
-        )
-    if e.protocol != "classic" and a.network not in ("nature_cnn", "der_cnn"):
-        raise ConfigError(
-            f"agent.network: Atari protocol {e.protocol!r} needs network=nature_cnn or der_cnn, "
-            f"got {a.network!r}"
-        )
-    if e.protocol == "classic" and e.backend != "python":
-        raise ConfigError("env.backend: classic-control envs only have the python backend")
-    if len(a.adam_betas) != 2:
-        raise ConfigError(
-            f"agent.adam_betas: expected two numbers (beta1, beta2), got {list(a.adam_betas)}"
-        )
-    dev = t.device
-    if not (dev in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d+", dev)):
-        raise ConfigError(f"train.device: {dev!r} is not one of auto, cpu, cuda, cuda:N, mps")
-    if not cfg.preset or not all(c.isalnum() or c in "-_." for c in cfg.preset):
-        raise ConfigError(
-            f"preset: {cfg.preset!r} must be a non-empty name of letters, digits, -_."
-        )
-    if not e.game:
-        raise ConfigError("env.game: must not be empty")
-    if not 1 <= len(cfg.tracking.suite) <= 500 or cfg.tracking.suite.strip() != cfg.tracking.suite:
-        raise ConfigError(
-            f"tracking.suite: {cfg.tracking.suite[:40]!r} must be 1 to 500 characters without "
-            "leading or trailing spaces (it names the MLflow experiment)"
-        )

@@ -127,6 +127,11 @@ PUBLISHED_MATCHES: tuple[PublishedMatch, ...] = (
         citation="van Hasselt et al. 2019 (DER); DrQ(eps) and SPR from rliable's per-run data",
     ),
     PublishedMatch(
+        "drq-eps", "atari100k", "DrQ(eps)", "atari100k", 400_000,
+        extras=("DER", "SPR"), per_run=("DrQ(eps)", "SPR"),
+        citation="Agarwal et al. 2021 (DrQ(eps), Dopamine's runs); rliable's per-run data",
+    ),
+    PublishedMatch(
         "nature-dqn", "machado2018", "DQN (Dopamine)", "dopamine_curve", None,
         per_run=("DQN (Dopamine)",),
         caveat="Dopamine reports average training-episode returns (epsilon 0.01), "

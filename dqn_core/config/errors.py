@@ -1,0 +1,5 @@
+"""The configuration's error type."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
