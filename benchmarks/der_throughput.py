@@ -23,6 +23,7 @@ two threads: the best use of a 2-core machine for a suite.
     python benchmarks/der_throughput.py --baseline 259d9df            # 2 rounds
     python benchmarks/der_throughput.py --baseline 259d9df --parallel
     python benchmarks/der_throughput.py --quick                       # this tree, 1 short round
+    python benchmarks/der_throughput.py --preset drq-eps --quick      # DrQ(eps) instead of DER
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def worker(
     threads: int,
     compile_mode: str,
     eval_steps: int,
+    preset: str = "der",
 ) -> dict[str, Any]:
-    """One DER run of ``tree``'s dqn_core in this process; returns its figures."""
+    """One run of ``preset`` (DER unless told) of ``tree``'s dqn_core in this process."""
     sys.path.insert(0, str(tree))
     import csv
 
@@ -105,7 +107,7 @@ def worker(
     ]
     if compile_mode != "none":
         sets.append(f"train.compile={compile_mode}")
-    cfg = load_config("der", sets=sets)
+    cfg = load_config(preset, sets=sets)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, Path(tmp) / "run", quiet=True)
         trainer.run()
@@ -156,6 +158,8 @@ def spawn(tree: Path, args: argparse.Namespace, threads: int) -> subprocess.Pope
         compile_mode,
         "--eval-steps",
         str(args.eval_steps),
+        "--preset",
+        args.preset,
     ]
     env = {**os.environ, "PYTHONPATH": str(tree)}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
@@ -237,6 +241,12 @@ def main() -> None:
         "--eval-steps", type=int, default=2_000, help="agent steps of the timed evaluation"
     )
     ap.add_argument("--quick", action="store_true", help="3,600 steps, one round")
+    ap.add_argument(
+        "--preset",
+        default="der",
+        help="another preset with one update per agent step (drq-eps); a baseline commit "
+        "must have it",
+    )
     args = ap.parse_args()
     if args.worker is not None:
         print(
@@ -249,6 +259,7 @@ def main() -> None:
                     args.threads,
                     args.compile,
                     args.eval_steps,
+                    args.preset,
                 )
             )
         )
@@ -260,7 +271,7 @@ def main() -> None:
 
     print(
         f"CPU: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}; "
-        f"game {args.game}; der preset, {args.steps} agent steps, learning from "
+        f"game {args.game}; {args.preset} preset, {args.steps} agent steps, learning from "
         f"{args.learning_starts}, one update per agent step, batch 32"
     )
     with contextlib.ExitStack() as stack:
