@@ -18,9 +18,10 @@ scale) and, under prioritized replay, the new priorities.
 Speed: the target-network forward runs under ``no_grad``, and is skipped when
 the target was synced since the last step (its values are the online
 network's); ``next_obs`` is converted (uint8 to float, and the DER torso's patch
-gather) once for the target and online networks; on the CPU, gradient clipping skips its scaling pass when
-the scale is 1; Adam is the fused kernel where the device supports it
-(:mod:`.optim`); the CNN runs channels-last. None of these changes a value.
+gather) once for the target and online networks; on the CPU, gradient clipping
+skips its scaling pass when the scale is 1; Adam is the fused kernel where the
+device supports it (:mod:`.optim`); the CNN runs channels-last. None of these
+changes a value.
 """
 
 from __future__ import annotations
