@@ -36,3 +36,22 @@ def test_der_update_profile_groups_the_update(precision: str) -> None:
     update = float(re.search(r"^update: ([\d.]+) ms", out, re.M).group(1))  # type: ignore[union-attr]
     floor = float(re.search(r"^floor \(.*\): ([\d.]+) ms", out, re.M).group(1))  # type: ignore[union-attr]
     assert 0 < floor < update * 2  # profiled groups carry the profiler's overhead
+
+
+def test_target_shortcut_benchmark_times_both_ways() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "target_shortcut.py"),
+            *("--threads", "1", "--updates", "2", "--rounds", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert "preset drq-eps; 1 torch threads" in out
+    slow = float(re.search(r"target's own pass: ([\d.]+) ms", out)[1])  # type: ignore[index]
+    fast = float(re.search(r"online pass reused: ([\d.]+) ms", out)[1])  # type: ignore[index]
+    ratio = float(re.search(r"ratio: ([\d.]+)x", out)[1])  # type: ignore[index]
+    assert slow > 0 and fast > 0 and ratio == pytest.approx(slow / fast, abs=0.01)
