@@ -12,20 +12,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("precision", ["float32", "bf16"])
-def test_der_update_profile_groups_the_update(precision: str) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "der_update.py"),
-            *("--threads", "1", "--updates", "3", "--rounds", "1", "--profiled", "2"),
-            *(["--bf16"] if precision == "bf16" else []),
-        ],
+def _benchmark(script: str, *args: str) -> str:
+    """What ``benchmarks/<script>`` prints (it must exit 0)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     ).stdout
+
+
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_der_update_profile_groups_the_update(precision: str) -> None:
+    out = _benchmark(
+        "der_update.py",
+        *("--threads", "1", "--updates", "3", "--rounds", "1", "--profiled", "2"),
+        *(["--bf16"] if precision == "bf16" else []),
+    )
     assert ("; bfloat16 autocast;" in out) == (precision == "bf16")
     rows = dict(re.findall(r"^\| ([a-z ]+) \| ([\d.]+) \|", out, re.M))
     assert set(rows) == {"matrix products", "optimizer kernel", "patch gather", "everything else"}
@@ -39,17 +43,7 @@ def test_der_update_profile_groups_the_update(precision: str) -> None:
 
 
 def test_target_shortcut_benchmark_times_both_ways() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "target_shortcut.py"),
-            *("--threads", "1", "--updates", "2", "--rounds", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
+    out = _benchmark("target_shortcut.py", "--threads", "1", "--updates", "2", "--rounds", "1")
     assert "preset drq-eps; 1 torch threads" in out
     slow = float(re.search(r"target's own pass: ([\d.]+) ms", out)[1])  # type: ignore[index]
     fast = float(re.search(r"online pass reused: ([\d.]+) ms", out)[1])  # type: ignore[index]
