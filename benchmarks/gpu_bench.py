@@ -14,7 +14,9 @@ before it is lost. The sections, in order of what the GPU issue needs most:
   together): agent steps/s and updates/s in the learning phase, the loop's time
   split (act, env, store, sample, learn; inside learn noise, forward, backward,
   optimizer), CPU cores used, the GPU's utilisation;
-* ``der-<mode>``: the ``der`` preset (one update per agent step), the same figures.
+* ``der-<mode>``: the ``der`` preset (one update per agent step), the same figures;
+* ``drq-<mode>``: the ``drq-eps`` preset (DrQ(eps): one update per agent step, the
+  Dopamine torso, augmented batches), the same figures.
 
 MLflow, pandas and snakemake are never imported (the GPU machine lacks them).
 
@@ -160,9 +162,10 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
     from dqn_core.config import load_config
     from dqn_core.run import Trainer
 
+    one_env = preset in ("der", "drq-eps")  # the data-efficient presets: 1 env, python backend
     if tiny:
         steps, starts, log_every = 400 * num_envs, 200 * num_envs, 100 * num_envs
-    elif preset == "der":
+    elif one_env:
         steps, starts, log_every = 6_000, 1_600, 500
     else:  # at least ~3 s of learning at 10,000 agent steps/s
         steps = max(8_000, 2_000 * num_envs)
@@ -170,7 +173,7 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
     sets = [
         "env.game=Pong",
         f"env.num_envs={num_envs}",
-        f"env.backend={'native' if preset != 'der' else 'python'}",
+        f"env.backend={'python' if one_env else 'native'}",
         f"train.total_steps={steps}",
         f"train.learning_starts={starts}",
         f"train.log_every_steps={log_every}",
@@ -183,7 +186,7 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
         f"train.device={device}",
         f"train.compile={mode}",
     ]
-    if preset != "der":
+    if not one_env:
         sets.append(f"replay.capacity={10_000 if tiny else 100_000}")
     cfg = load_config(preset, sets=sets)
     with tempfile.TemporaryDirectory() as tmp, GpuSampler(device) as gpu:
@@ -230,6 +233,8 @@ def run_section(name: str, device: str, tiny: bool) -> dict[str, Any]:
         return section_train(device, "nature-dqn", mode, envs, tiny)
     if kind == "der":
         return section_train(device, "der", "-".join(rest), 1, tiny)
+    if kind == "drq":
+        return section_train(device, "drq-eps", "-".join(rest), 1, tiny)
     raise ValueError(f"unknown section {name!r}")
 
 
@@ -238,9 +243,10 @@ def plan(compiled: str, envs: list[int]) -> list[str]:
     names = ["copy", "learner-nature-none", "learner-der-none"]
     if compiled != "none":
         names += [f"learner-nature-{compiled}", f"learner-der-{compiled}"]
-    names += [f"nature-none-n{n}" for n in envs] + ["der-none"]
+    names += [f"nature-none-n{n}" for n in envs] + ["der-none", "drq-none"]
     if compiled != "none":
-        names += [f"nature-{compiled}-n{n}" for n in reversed(envs)] + [f"der-{compiled}"]
+        names += [f"nature-{compiled}-n{n}" for n in reversed(envs)]
+        names += [f"der-{compiled}", f"drq-{compiled}"]
     return names
 
 

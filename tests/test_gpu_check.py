@@ -45,6 +45,7 @@ def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> N
         "learner-der-none",
         "nature-none-n2",
         "der-none",
+        "drq-none",
     ]
     assert all(r["status"] == "ok" for r in results), results
     assert by_name["copy"]["pageable_ms"] > 0
@@ -58,8 +59,9 @@ def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> N
         assert abs(sum(r["split"].values()) - 1) < 1e-6
         assert set(r["learn_ms"]) == {"noise", "forward", "backward", "optimizer"}
         assert r["cpu_cores"] > 0 and r["gpu_util_mean"] is None
-    der = by_name["der-none"]
-    assert 0.99 <= der["updates"] / (der["steps"] / 2) <= 1.01  # one update per agent step
+    for name in ("der-none", "drq-none"):
+        r = by_name[name]
+        assert 0.99 <= r["updates"] / (r["steps"] / 2) <= 1.01  # one update per agent step
     assert "der-none" in (out / "summary.md").read_text()
     assert json.loads((out / "machine.json").read_text())["device"] == "cpu"
 
