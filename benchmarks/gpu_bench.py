@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,11 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
         steps, starts, log_every = 400 * num_envs, 200 * num_envs, 100 * num_envs
     elif one_env:
         steps, starts, log_every = 6_000, 1_600, 500
-    else:  # at least ~3 s of learning at 10,000 agent steps/s
-        steps = max(8_000, 2_000 * num_envs)
+    else:
+        # 1,500 updates or more in the learning phase. The H200 of 2026-12-04 ran ~200
+        # eager updates/s here: at 2,000 steps an env (then) the 64-env section held
+        # 24,000 updates and ran past its 100 s limit.
+        steps = max(8_000, 500 * num_envs)
         starts, log_every = steps // 4, steps // 16
     sets = [
         "env.game=Pong",
@@ -239,6 +243,14 @@ def run_section(name: str, device: str, tiny: bool) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ driver
+def section_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """A section's environment: the repo first on PYTHONPATH, then the caller's entries
+    (gpu_check.sh puts the carried gymnasium/ale-py wheels there; dropping them made
+    every section that builds an env fail on the first GPU machine)."""
+    path = os.pathsep.join(p for p in (str(REPO), environ.get("PYTHONPATH", "")) if p)
+    return {**environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+
+
 def plan(compiled: str, envs: list[int]) -> list[str]:
     names = ["copy", "learner-nature-none", "learner-der-none"]
     if compiled != "none":
@@ -322,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "machine.json").write_text(json.dumps(machine(args.device), indent=1) + "\n")
     deadline = time.monotonic() + args.budget_s
     results: list[dict[str, Any]] = []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    env = section_env(os.environ)
     for i, name in enumerate(names, 1):
         left = deadline - time.monotonic()
         if left < 10:

@@ -89,3 +89,29 @@ def test_gpu_check_needs_out() -> None:
         ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True, env=env
     )
     assert proc.returncode != 0 and "OUT" in proc.stderr
+
+
+def test_sections_keep_the_callers_pythonpath(tmp_path: Path) -> None:
+    """gpu_check.sh installs the carried wheels into a folder on PYTHONPATH; the sections
+    (subprocesses) must still see it. A sitecustomize there marks each section it reaches."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if '--section' in sys.argv:\n"
+        "    open(os.environ['GPU_CHECK_MARKER'], 'a').write(sys.argv[sys.argv.index('--section') + 1])\n"
+    )
+    marker = tmp_path / "marker"
+    env = {**os.environ, "PYTHONPATH": str(site), "GPU_CHECK_MARKER": str(marker)}
+    proc = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks" / "gpu_bench.py"), "--out", str(tmp_path)),
+            *("--device", "cpu", "--tiny", "--only", "copy"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert marker.read_text() == "copy"
