@@ -16,6 +16,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_tiny(
+    out: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``gpu_bench.py --out OUT --device cpu --tiny ARGS`` in a subprocess."""
+    return subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks" / "gpu_bench.py"), "--out", str(out)),
+            *("--device", "cpu", "--tiny", *args),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
 def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}
@@ -68,15 +84,7 @@ def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> N
 
 def test_gpu_check_keeps_going_past_a_failing_section_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            *(sys.executable, str(ROOT / "benchmarks" / "gpu_bench.py"), "--out", str(out)),
-            *("--device", "cpu", "--tiny", "--only", "copy,no-such-section,copy"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_tiny(out, "--only", "copy,no-such-section,copy")
     assert proc.returncode == 1
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["status"] for r in results][::2] == ["ok", "ok"]
@@ -103,15 +111,6 @@ def test_sections_keep_the_callers_pythonpath(tmp_path: Path) -> None:
     )
     marker = tmp_path / "marker"
     env = {**os.environ, "PYTHONPATH": str(site), "GPU_CHECK_MARKER": str(marker)}
-    proc = subprocess.run(
-        [
-            *(sys.executable, str(ROOT / "benchmarks" / "gpu_bench.py"), "--out", str(tmp_path)),
-            *("--device", "cpu", "--tiny", "--only", "copy"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = run_tiny(tmp_path, "--only", "copy", env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert marker.read_text() == "copy"
