@@ -54,3 +54,26 @@ def test_each_env_plays_its_share_so_short_games_are_not_favoured() -> None:
     # Env 0 (4 episodes: the remainder goes to the first env) plays short games,
     # envs 1 and 2 (3 each) long ones.
     assert max(scores[:4]) < 30 and min(scores[4:]) > 100, scores
+
+
+def test_a_long_evaluation_logs_its_progress(caplog: pytest.LogCaptureFixture) -> None:
+    """An evaluation can run for half an hour: it says how far it is, at most once a
+    period, at an episode's end (period 0 here: every episode's end)."""
+    cfg = load_config("cartpole")
+    with caplog.at_level(logging.INFO, logger="dqn_core.run.evaluate"):
+        results = evaluate_policy(
+            always_left, cfg, index=0, episodes=3, max_steps=1000, progress_every_s=0.0
+        )
+    lines = [r.message for r in caplog.records]
+    assert [m.split(",")[0] for m in lines] == [
+        f"evaluation 0: {k} of 3 episodes" for k in (1, 2, 3)
+    ]
+    mean_of_3 = np.mean([r.score for r in results])
+    assert lines[-1].endswith(f"mean score so far {mean_of_3:.1f}")
+
+
+def test_progress_lines_wait_for_their_period(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = load_config("cartpole")
+    with caplog.at_level(logging.INFO, logger="dqn_core.run.evaluate"):
+        evaluate_policy(always_left, cfg, index=0, episodes=3, max_steps=1000)
+    assert not caplog.records  # default period 60 s: a short evaluation stays quiet

@@ -22,6 +22,7 @@ same index) plays exactly the same games.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: ``policy(obs_batch, epsilon, rng) -> actions``; the learner's ``act``.
 Policy = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+
+#: Seconds between an evaluation's progress lines in the log (at most one a period).
+PROGRESS_EVERY_S = 60.0
 
 
 class EvaluationStopped(Exception):
@@ -74,6 +78,7 @@ def evaluate_policy(
     epsilon: float | None = None,
     max_steps: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
 ) -> list[EpisodeResult]:
     """Play ``episodes`` evaluation episodes and return their raw scores.
 
@@ -87,6 +92,9 @@ def evaluate_policy(
         should_stop: polled before every vector step (and so at least once per
             ``eval.num_envs`` agent steps); True abandons the evaluation. It
             must be cheap, e.g. a read of a flag that a signal handler sets.
+        progress_every_s: an INFO line (episodes done, agent steps, mean score so
+            far) at most this often, at an episode's end: an evaluation can run for
+            half an hour (Breakout's 100 episodes at the 108,000-frame cap).
 
     Returns:
         The completed episodes in order of completion; with ``eval.num_envs``
@@ -120,6 +128,7 @@ def evaluate_policy(
     try:
         obs = env.reset()
         steps = 0
+        next_report = time.monotonic() + progress_every_s
         while len(results) < episodes and steps < max_steps:
             if should_stop is not None and should_stop():
                 raise EvaluationStopped(index, steps, len(results), episodes)
@@ -146,6 +155,16 @@ def evaluate_policy(
                     )
                 returns[i] = 0.0
                 lengths[i] = 0
+            if len(ended) and results and time.monotonic() >= next_report:
+                log.info(
+                    "evaluation %d: %d of %d episodes, %d agent steps, mean score so far %.1f",
+                    index,
+                    len(results),
+                    episodes,
+                    steps,
+                    float(np.mean([r.score for r in results])),
+                )
+                next_report = time.monotonic() + progress_every_s
             obs = out.obs
         if not results:
             j = int(np.argmax(lengths))
