@@ -21,7 +21,7 @@ import pytest
 from dqn_core.results import aggregate_suite
 
 REPO = Path(__file__).resolve().parents[1]
-SUITES = ("atari100k", "atari100k-r1")
+SUITES = ("atari100k", "atari100k-r1", "atari100k-drq")
 METRICS = ("iqm", "median", "mean")
 NUM = r"(-?[\d.]+)"
 INTERVAL = rf"{NUM} \[{NUM}, {NUM}\]"
