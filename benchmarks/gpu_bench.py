@@ -164,8 +164,9 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
     from dqn_core.run import Trainer
 
     one_env = preset in ("der", "drq-eps")  # the data-efficient presets: 1 env, python backend
-    if tiny:
-        steps, starts, log_every = 400 * num_envs, 200 * num_envs, 100 * num_envs
+    if tiny:  # a dry run of the paths: few updates (DrQ's network is ~9x DER's on a CPU)
+        k = 1 if one_env else 2
+        steps, starts, log_every = 200 * k * num_envs, 100 * k * num_envs, 50 * k * num_envs
     elif one_env:
         steps, starts, log_every = 6_000, 1_600, 500
     else:
@@ -190,6 +191,8 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
         f"train.device={device}",
         f"train.compile={mode}",
     ]
+    if tiny:  # one thread: beside other work, OpenMP threads spinning for held cores crawl
+        sets.append("train.torch_threads=1")
     if not one_env:
         sets.append(f"replay.capacity={10_000 if tiny else 100_000}")
     cfg = load_config(preset, sets=sets)
@@ -320,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.section:  # worker: one section in this process
         sys.path.insert(0, str(REPO))
+        if args.tiny:  # as section_train's runs: one thread, so a busy CPU cannot stall it
+            import torch
+
+            torch.set_num_threads(1)
         t0 = time.perf_counter()
         result = run_section(args.section, args.device, args.tiny)
         result.update(section=args.section, status="ok", wall_s=time.perf_counter() - t0)
