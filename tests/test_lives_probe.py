@@ -1,0 +1,71 @@
+"""scripts/lives_probe.py: per life of a real Breakout episode, steps, points and actions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dqn_core.config import load_config
+from dqn_core.envs import make_vec_env
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from lives_probe import play_lives  # noqa: E402
+
+NOOP, FIRE, RIGHT, LEFT = range(4)  # Breakout's minimal action set
+
+
+def scripted(pattern: list[int]):  # type: ignore[no-untyped-def]
+    state = {"t": 0}
+
+    def policy(obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        a = pattern[state["t"] % len(pattern)]
+        state["t"] += 1
+        return np.array([a], dtype=np.int64)
+
+    return policy
+
+
+def breakout():  # type: ignore[no-untyped-def]
+    config = load_config("der", sets=["env.game=Breakout"])
+    return make_vec_env(config, 1, 1, evaluation=True)
+
+
+def test_serving_loses_every_life_and_records_each() -> None:
+    env = breakout()
+    assert env.action_meanings[:4] == ["NOOP", "FIRE", "RIGHT", "LEFT"]
+    lives, first_fire = play_lives(
+        env, scripted([LEFT, LEFT, LEFT, FIRE]), 0.0, np.random.default_rng(0), 5000, FIRE
+    )
+    env.close()
+    assert len(lives) == 5 and all(life.ended for life in lives)  # 5 lives, the game over
+    assert first_fire == 3
+    assert sum(life.steps for life in lives) < 1000
+    assert all(set(life.actions) == {LEFT, FIRE} for life in lives)
+
+
+def test_a_policy_that_never_serves_keeps_its_first_life() -> None:
+    env = breakout()
+    lives, first_fire = play_lives(env, scripted([LEFT]), 0.0, np.random.default_rng(0), 600, FIRE)
+    env.close()
+    (life,) = lives
+    assert (life.steps, life.points, life.ended, first_fire) == (600, 0.0, False, None)
+    assert life.actions == {LEFT: 600}
+
+
+def test_the_script_needs_a_run_directory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "lives_probe.py"),
+            str(tmp_path),
+            "--checkpoint",
+            "x.pt",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "has no config.yaml" in proc.stderr
