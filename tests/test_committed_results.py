@@ -167,3 +167,24 @@ def test_docs_atari100k_claims_the_paper_inside_every_interval_only_when_it_is()
         assert claim and int(claim[1]) == len(per_game)
     else:
         assert claim is None, "docs/atari100k.md claims the paper inside every game's interval"
+
+
+def test_the_readme_headline_quotes_the_committed_atari100k_aggregate() -> None:
+    """The README's opening paragraph (before the first section) quotes the same aggregate."""
+    intro = " ".join((REPO / "README.md").read_text().split("\n## ", 1)[0].split())
+    games, seeds, _ = _counts("atari100k")
+    ours, der = _ours("atari100k"), _published("atari100k", "DER")
+    m = re.search(
+        rf"on (?:all )?(\d+) Atari-100k games x (\d+) seeds, IQM of human-normalised scores"
+        rf" {INTERVAL} against the DER paper's {NUM}",
+        intro,
+    )
+    assert m, "README: the opening paragraph's Atari-100k sentence was not found"
+    assert (int(m[1]), int(m[2])) == (games, seeds)
+    assert m.groups()[2:5] == _interval(ours.loc["iqm"])
+    assert m[6] == _f3(der.loc["iqm", "point"])
+    per_game = pd.read_csv(
+        _committed("atari100k") / "tables" / "per_game_der_atari100k-r2_400k.csv"
+    )
+    claims_every_game = "inside our interval on every game" in intro
+    assert claims_every_game == bool(per_game["published_in_ci"].all())
