@@ -215,6 +215,11 @@ def write_report(results_dir: Path, suite_config: dict[str, Any] | None = None) 
         table = _read_md(tables_dir, f"per_game_{group}")
         if table:
             lines += [f"### {group}", "", table, ""]
+        scores = _figure(
+            figures_dir, f"scores_{group}", f"final scores of {group} beside the published runs"
+        )
+        if scores:
+            lines += [scores, ""]
         grid = _figure(figures_dir, f"curves_{group}", f"learning curves of {group}")
         if grid:
             per_game = f"`{figures_dir.name}/curve_{group}_<Game>.png|.svg`"

@@ -143,3 +143,47 @@ def test_svg_output_is_reproducible(tmp_path: Path) -> None:
     for path in first:
         if path.suffix == ".svg":
             assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+
+
+def test_final_scores_beside_the_published_runs(tmp_path: Path) -> None:
+    """scores_<group>: a panel a game, ours over DrQ(eps)'s and SPR's runs, the paper dashed."""
+    import numpy as np
+
+    from dqn_core.results import reference, run_percentile
+
+    root = tmp_path / "atari100k"
+    five = ("alien", "breakout", "freeway", "pong", "qbert")
+    used = run_folders.write_drq_suite(root, runs_per_game=3, games=five)
+    paths = plots.plot_suite(root)
+    stem = root / "figures" / f"scores_der_{A100K}_400k"
+    assert stem.with_suffix(".png") in paths and stem.with_suffix(".svg") in paths
+    width, height, _, _ = plots.grid_figsize(5)
+    _check_image(stem, (width, height))
+    drawn = "\n".join(re.findall(r"<!-- (.*?) -->", stem.with_suffix(".svg").read_text(), re.S))
+    drq = reference.atari100k_runs("DrQ(eps)")
+    for key, game in zip(five, ("Alien", "Breakout", "Freeway", "Pong", "Qbert"), strict=True):
+        ours = used.loc[used["game"] == key, "score"].to_numpy()
+        pct = run_percentile(float(np.mean(ours)), drq.loc[drq["game"] == key, "score"].to_numpy())
+        assert f"{game}: ours at {pct:.0f}% of DrQ(eps)" in drawn, game
+    for text in ("ours (3)", "DrQ(eps)", "SPR", "dashed: DER (published per-game score)",
+                 "400k frames: final scores (raw)"):  # fmt: skip
+        assert text in drawn, text
+
+
+def test_no_final_scores_figure_without_published_numbers_at_the_budget(tmp_path: Path) -> None:
+    root = _smoke_suite(tmp_path / "smoke")  # 12k frames; the published scores are at 200M
+    plots.plot_suite(root)
+    assert not list((root / "figures").glob("scores_*"))
+
+
+def test_grid_titles_wrap_to_the_page_width() -> None:
+    """A one-panel grid page (3.2 in) wrapped its suptitle nowhere and cut it at both edges."""
+    from dqn_core.plots.canvas import wrap_title
+
+    title = "atari100k-drq: drq-eps, atari100k-r2 protocol, 400k frames: final scores (raw)\n" + (
+        "ours: a dot a run, bar = mean; DrQ(eps)'s runs: box = quartiles and median"
+    )
+    narrow = wrap_title(title, plots.grid_figsize(1)[0]).split("\n")
+    assert len(narrow) > 2 and max(map(len, narrow)) <= 38
+    assert wrap_title(title, plots.grid_figsize(26)[0]) == title  # 12.8 in: unchanged
+    assert " ".join(" ".join(narrow).split()) == " ".join(title.split())  # no word lost

@@ -1,4 +1,4 @@
-"""Figures of a suite: learning curves, aggregate IQM curves, performance profiles.
+"""Figures of a suite: learning curves, final scores, IQM curves, performance profiles.
 
 ``plot_suite(results/<suite>)`` reads the run directories (through
 :func:`dqn_core.results.load_suite`, never MLflow) and writes PNG and SVG
@@ -12,6 +12,10 @@ files under ``results/<suite>/figures/``:
   final scores as dashed levels when the frame budget matches; a published
   score at another budget is named in the title, not drawn;
 - ``curves_<group>``: all games of a group on one page;
+- ``scores_<group>``: each game's final scores (ours, a dot a run) beside the
+  published runs (DrQ(eps) and SPR under ``atari100k``: quartile boxes, lowest
+  to highest) and the published per-game score, where protocol and budget
+  match;
 - ``iqm_<protocol>_<frames>``: IQM of human-normalised scores against frames
   for every group of that protocol and budget, with 95% stratified-bootstrap
   bands (and Dopamine's DQN IQM curve on the same games under ``machado2018``);
@@ -25,8 +29,9 @@ no pyplot, no display, no global figure state. Sizes are fixed (pixels =
 inches x 100 dpi) so tests can check them; SVGs carry no date and a fixed hash
 salt so regenerated figures only change when the data do.
 
-The figures are drawn by :mod:`.curves` (learning curves) and :mod:`.aggregates`
-(IQM curves, performance profiles) on the canvas of :mod:`.canvas`.
+The figures are drawn by :mod:`.curves` (learning curves), :mod:`.scores`
+(final scores beside the published runs) and :mod:`.aggregates` (IQM curves,
+performance profiles) on the canvas of :mod:`.canvas`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from dqn_core.plots.aggregates import (
 )
 from dqn_core.plots.canvas import DPI, FIGSIZE, grid_figsize
 from dqn_core.plots.curves import _plot_curves
+from dqn_core.plots.scores import _plot_scores
 from dqn_core.results import load_suite
 
 __all__ = [
@@ -72,6 +78,7 @@ def plot_suite(results_dir: Path, out_dir: Path | None = None, *, seed: int = 0)
     out = Path(out_dir) if out_dir is not None else results_dir / "figures"
     data = load_suite(results_dir)
     paths = _plot_curves(data, out)
+    paths += _plot_scores(data, out)
     sets = _comparable_sets(data)
     if not sets:
         log.warning("no finished run of a game with a human score: no IQM curve or profile")

@@ -8,13 +8,14 @@ pyplot, no display, no global figure state. Sizes are fixed (pixels = inches x
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["DPI", "FIGSIZE", "grid_figsize"]
+__all__ = ["DPI", "FIGSIZE", "grid_figsize", "wrap_title"]
 
 DPI = 100
 #: Size in inches of single-panel figures (640 x 400 pixels).
@@ -44,6 +45,17 @@ def grid_figsize(n_panels: int) -> tuple[float, float, int, int]:
     cols = min(4, max(1, n_panels))
     rows = math.ceil(max(1, n_panels) / cols)
     return 3.2 * cols, 2.4 * rows + 0.6, rows, cols
+
+
+def wrap_title(text: str, width_in: float) -> str:
+    """``text`` with each line wrapped to what a figure ``width_in`` inches wide shows.
+
+    A suptitle is not wrapped by matplotlib: on a one- or two-panel grid page
+    it ran off both edges. About 12 characters an inch at the style's 10-point
+    titles.
+    """
+    chars = max(30, int(width_in * 12))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:

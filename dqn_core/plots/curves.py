@@ -27,6 +27,7 @@ from dqn_core.plots.canvas import (
     _new_figure,
     _save,
     grid_figsize,
+    wrap_title,
 )
 from dqn_core.results import (
     SuiteData,
@@ -195,8 +196,8 @@ def _plot_curves(data: SuiteData, out_dir: Path) -> list[Path]:
             )
             if skipped_refs:
                 title += "\npublished scores at other frame budgets are not drawn"
-            fig.suptitle(title)
-            fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
+            fig.suptitle(wrap_title(title, width))
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(cols, 4, len(labels)))
             paths += _save(fig, out_dir, f"curves_{group}")
     return paths
 
