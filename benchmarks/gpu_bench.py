@@ -16,7 +16,11 @@ before it is lost. The sections, in order of what the GPU issue needs most:
   optimizer), CPU cores used, the GPU's utilisation;
 * ``der-<mode>``: the ``der`` preset (one update per agent step), the same figures;
 * ``drq-<mode>``: the ``drq-eps`` preset (DrQ(eps): one update per agent step, the
-  Dopamine torso, augmented batches), the same figures.
+  Dopamine torso, augmented batches), the same figures;
+* ``par<K>-<section>``: K copies of a training section (e.g. ``par4-der-none``)
+  at once on the one GPU, each with 1/K of the host's cores as torch threads:
+  their summed agent steps/s against one alone, i.e. how many runs a GPU should
+  hold at once (the suites' Snakemake ``gpu`` resource).
 
 MLflow, pandas and snakemake are never imported (the GPU machine lacks them).
 
@@ -32,66 +36,17 @@ import csv
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-# ------------------------------------------------------------------ measuring helpers
-class GpuSampler:
-    """Samples the GPU's utilisation (%) every 0.2 s in a thread, through NVML when present."""
-
-    def __init__(self, device: str) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._handle: Any = None
-        if device.startswith("cuda"):
-            with contextlib.suppress(Exception):
-                import pynvml
-
-                pynvml.nvmlInit()
-                index = int(device.split(":")[1]) if ":" in device else 0
-                self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-                self._nvml = pynvml
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.2):
-            self.samples.append(float(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu))
-
-    def __enter__(self) -> GpuSampler:
-        if self._handle is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._handle is not None:
-            self._thread.join()
-
-    def mean(self) -> float | None:
-        return sum(self.samples) / len(self.samples) if self.samples else None
-
-
-def cpu_seconds() -> float:
-    """CPU seconds used by this process (all its threads) so far."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def sync(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_measure import GpuSampler, cpu_seconds, sync  # noqa: E402
 
 
 # ------------------------------------------------------------------ sections
@@ -191,8 +146,9 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
         f"train.device={device}",
         f"train.compile={mode}",
     ]
-    if tiny:  # one thread: beside other work, OpenMP threads spinning for held cores crawl
-        sets.append("train.torch_threads=1")
+    threads = 1 if tiny else int(os.environ.get("GPU_BENCH_THREADS", "0"))
+    if threads:  # tiny: beside other work, OpenMP threads spinning for held cores crawl
+        sets.append(f"train.torch_threads={threads}")
     if not one_env:
         sets.append(f"replay.capacity={10_000 if tiny else 100_000}")
     cfg = load_config(preset, sets=sets)
@@ -228,8 +184,38 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
     }
 
 
+def section_parallel(copies: int, inner: str, device: str, tiny: bool) -> dict[str, Any]:
+    """``copies`` processes of section ``inner`` at once, each with its share of the cores."""
+    env = section_env(os.environ)
+    env["GPU_BENCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // copies))
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--section", inner, "--device", device]
+    with GpuSampler(device) as gpu:
+        procs = [
+            subprocess.Popen(cmd + (["--tiny"] if tiny else []), stdout=subprocess.PIPE, env=env)
+            for _ in range(copies)
+        ]
+        outs = [p.communicate()[0].decode() for p in procs]
+    runs = []
+    for p, out in zip(procs, outs, strict=True):
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if p.returncode != 0 or not lines:
+            raise RuntimeError(f"a copy of {inner} failed ({p.returncode})")
+        runs.append(json.loads(lines[-1]))
+    total = sum(r["agent_steps_per_s"] for r in runs)
+    return {
+        "agent_steps_per_s": total,
+        "updates_per_s": sum(r["updates_per_s"] for r in runs),
+        "per_run_agent_steps_per_s": [r["agent_steps_per_s"] for r in runs],
+        "cpu_cores": sum(r["cpu_cores"] for r in runs),
+        "gpu_util_mean": gpu.mean(),
+        "torch_threads": runs[0]["torch_threads"],
+    }
+
+
 def run_section(name: str, device: str, tiny: bool) -> dict[str, Any]:
     kind, *rest = name.split("-")
+    if kind.startswith("par") and kind[3:].isdigit():
+        return section_parallel(int(kind[3:]), "-".join(rest), device, tiny)
     if kind == "copy":
         return section_copy(device, tiny)
     if kind == "learner":
@@ -254,11 +240,12 @@ def section_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {**environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
 
-def plan(compiled: str, envs: list[int]) -> list[str]:
+def plan(compiled: str, envs: list[int], tiny: bool = False) -> list[str]:
     names = ["copy", "learner-nature-none", "learner-der-none"]
     if compiled != "none":
         names += [f"learner-nature-{compiled}", f"learner-der-{compiled}"]
     names += [f"nature-none-n{n}" for n in envs] + ["der-none", "drq-none"]
+    names += ["par2-der-none"] if tiny else ["par4-der-none", "par8-der-none"]
     if compiled != "none":
         names += [f"nature-{compiled}-n{n}" for n in reversed(envs)]
         names += [f"der-{compiled}", f"drq-{compiled}"]
@@ -296,6 +283,8 @@ def summary(results: list[dict[str, Any]]) -> str:
         note = ""
         if "split" in r:
             note = ", ".join(f"{k} {v:.0%}" for k, v in r["split"].items())
+        elif "per_run_agent_steps_per_s" in r:
+            note = "per run " + ", ".join(f"{v:,.1f}" for v in r["per_run_agent_steps_per_s"])
         elif "pageable_ms" in r:
             note = ", ".join(f"{k} {v:.3f}" for k, v in r.items() if k.endswith("_ms"))
         elif "warmup_s" in r:
@@ -336,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--out is required")
     envs = [int(n) for n in (args.envs or ("1,2" if args.tiny else "1,8,32,64")).split(",")]
     compiled = args.compile or ("none" if args.tiny else "reduce-overhead")
-    names = args.only.split(",") if args.only else plan(compiled, envs)
+    names = args.only.split(",") if args.only else plan(compiled, envs, args.tiny)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "machine.json").write_text(json.dumps(machine(args.device), indent=1) + "\n")
     deadline = time.monotonic() + args.budget_s

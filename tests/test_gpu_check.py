@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,6 +64,7 @@ def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> N
         "nature-none-n2",
         "der-none",
         "drq-none",
+        "par2-der-none",
     ]
     assert all(r["status"] == "ok" for r in results), results
     assert by_name["copy"]["pageable_ms"] > 0
@@ -78,6 +81,10 @@ def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> N
     for name in ("der-none", "drq-none"):
         r = by_name[name]
         assert 0.99 <= r["updates"] / (r["steps"] / 2) <= 1.01  # one update per agent step
+    par = by_name["par2-der-none"]  # two der runs at once, each with half the cores
+    assert len(par["per_run_agent_steps_per_s"]) == 2
+    assert par["agent_steps_per_s"] == pytest.approx(sum(par["per_run_agent_steps_per_s"]))
+    assert par["torch_threads"] == 1  # tiny: one thread whatever the share
     assert "der-none" in (out / "summary.md").read_text()
     assert json.loads((out / "machine.json").read_text())["device"] == "cpu"
 
