@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +93,11 @@ def main() -> None:
     ap.add_argument("--watch", default="FIRE", help="action name whose first press to report")
     ap.add_argument("--max-steps", type=int, default=27_000, help="agent steps at most")
     ap.add_argument("--seed", type=int, default=0, help="seeds the episode's env and epsilon draws")
+    ap.add_argument(
+        "--noisy",
+        action="store_true",
+        help="act with fresh noise (eval.noisy), not the mean weights",
+    )
     args = ap.parse_args()
     if not (args.run_dir / "config.yaml").is_file():
         ap.error(f"{args.run_dir} has no config.yaml (not a dqn-harness run directory)")
@@ -100,6 +105,10 @@ def main() -> None:
     if not ckpt.is_file():
         ap.error(f"{ckpt} does not exist (the checkpoints stay where the run trained)")
     config = load_run_config(args.run_dir / "config.yaml")
+    if args.noisy:
+        if not config.agent.noisy:
+            ap.error("--noisy: the run's network has no noisy layers")
+        config = replace(config, eval=replace(config.eval, noisy=True))
     manager = CheckpointManager(args.run_dir / "checkpoints", keep=config.train.keep_checkpoints)
     state = manager.load(ckpt)
     configure_cpu(config.train)
@@ -114,7 +123,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     lives, first = play_lives(env, learner.act, args.epsilon, rng, args.max_steps, watch)
     env.close()
-    print(f"{args.run_dir} {args.checkpoint} epsilon {args.epsilon}:")
+    noise = ", fresh noise" if args.noisy else ""
+    print(f"{args.run_dir} {args.checkpoint} epsilon {args.epsilon}{noise}:")
     for i, life in enumerate(lives, 1):
         counts = ", ".join(f"{names[a]} {n}" for a, n in sorted(life.actions.items()))
         state_ = "lost" if life.ended else "cut (episode cap or --max-steps)"

@@ -69,3 +69,17 @@ def test_the_script_needs_a_run_directory(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 2 and "has no config.yaml" in proc.stderr
+
+
+def test_noisy_needs_a_network_with_noisy_layers(tmp_path: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt.pt").write_bytes(b"")
+    config = load_config("nature-dqn", sets=["env.game=Breakout"])
+    (tmp_path / "config.yaml").write_text(config.to_yaml())
+    script = str(ROOT / "scripts" / "lives_probe.py")
+    proc = subprocess.run(
+        [sys.executable, script, str(tmp_path), "--checkpoint", "ckpt.pt", "--noisy"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "has no noisy layers" in proc.stderr
