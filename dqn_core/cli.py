@@ -92,6 +92,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         out=Path(args.out) if args.out else None,
         video=Path(args.video) if args.video else None,
+        sets=args.sets,
     )
     print(out)
     return 0
@@ -232,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, help="episodes (default: the config's eval.episodes)")
     p.add_argument("--out", help="CSV to write (default: RUN_DIR/evaluate.csv)")
     p.add_argument("--video", help="also record one episode to this .mp4 or .avi")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="eval.FIELD=VALUE",
+        help="change the evaluation (repeatable), e.g. eval.epsilon=0.05 or eval.noisy=true; "
+        "needs --out other than evaluate.csv",
+    )
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -114,19 +114,34 @@ def evaluate_run(
     episodes: int | None = None,
     out: Path | None = None,
     video: Path | None = None,
+    sets: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """``dqn evaluate``: evaluate a run's checkpoint by its protocol.
 
     Loads ``run_dir/config.yaml`` and the newest valid checkpoint (or
     ``checkpoint``), plays ``episodes`` evaluation episodes and writes them to
     ``out`` (default ``run_dir/evaluate.csv``, same columns as ``eval.csv``).
+    ``sets`` (``eval.<field>=<value>`` items) change the evaluation itself, e.g.
+    ``eval.epsilon=0.05``; such an evaluation is not the protocol's, so it needs
+    an ``out`` other than ``evaluate.csv``, the file the tables read.
     """
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.exists():
         raise ConfigError(
             f"--run-dir: {run_dir} has no config.yaml (not a dqn-harness run directory)"
         )
-    config = load_run_config(cfg_path)  # the run's protocol revision, not today's
+    for item in sets:
+        if not item.partition("=")[0].strip().startswith("eval."):
+            raise ConfigError(
+                f"--set {item!r}: only eval.<field> can change at evaluation "
+                "(the network, environment and protocol are the run's)"
+            )
+    if sets and (out is None or out.resolve() == (run_dir / "evaluate.csv").resolve()):
+        raise ConfigError(
+            "--set changes the evaluation, so its scores are not the protocol's: write them "
+            "with --out to a file other than evaluate.csv (the file the tables read)"
+        )
+    config = load_run_config(cfg_path, sets)  # the run's protocol revision, not today's
     manager = CheckpointManager(run_dir / "checkpoints", keep=config.train.keep_checkpoints)
     if checkpoint is not None:
         state = manager.load(checkpoint)

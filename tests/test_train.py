@@ -139,6 +139,47 @@ def test_evaluate_uses_the_runs_torch_threads(tmp_path):
     assert len(read_csv(out)) == 2
 
 
+def test_evaluate_with_changed_evaluation_settings_writes_elsewhere(tmp_path):
+    """`dqn evaluate --set eval.*`: another evaluation of the run, never in evaluate.csv."""
+    from dqn_core.config import ConfigError
+
+    cfg = load_config(
+        "cartpole",
+        sets=[
+            "train.total_steps=300",
+            "train.learning_starts=100",
+            "eval.every_steps=300",
+            "eval.episodes=1",
+            "tracking.mlflow=false",
+            "tracking.progress=false",
+        ],
+    )
+    run = tmp_path / "run"
+    train(cfg, run, quiet=True)
+    with pytest.raises(ConfigError, match=r"only eval\.<field> can change"):
+        evaluate_run(run, sets=["agent.gamma=0.5"], out=tmp_path / "x.csv")
+    with pytest.raises(ConfigError, match="not the protocol's"):
+        evaluate_run(run, sets=["eval.epsilon=1.0"])
+    with pytest.raises(ConfigError, match="not the protocol's"):
+        evaluate_run(run, sets=["eval.epsilon=1.0"], out=run / "evaluate.csv")
+    with pytest.raises(ConfigError, match="epsilonn"):
+        evaluate_run(run, sets=["eval.epsilonn=1.0"], out=tmp_path / "x.csv")
+    assert not (run / "evaluate.csv").exists() and not (tmp_path / "x.csv").exists()
+    # epsilon 1: uniformly random actions, whatever the network; 200 episodes of random
+    # CartPole last ~22 steps on average (a trained policy's last far longer or far shorter).
+    out = evaluate_run(run, sets=["eval.epsilon=1.0", "eval.episodes=200"], out=tmp_path / "r.csv")
+    rows = read_csv(out)
+    assert len(rows) == 200
+    mean_len = sum(int(r["length_frames"]) for r in rows) / len(rows)
+    assert 15 <= mean_len <= 30, mean_len
+    from dqn_core.cli import main
+
+    argv = ["evaluate", "--run-dir", str(run), "--set", "eval.epsilon=1.0", "--episodes", "3"]
+    assert main(argv) == 2  # the CLI's one-line error, exit status 2
+    assert main([*argv, "--out", str(tmp_path / "cli.csv")]) == 0
+    assert len(read_csv(tmp_path / "cli.csv")) == 3
+
+
 def test_same_seed_twice_is_identical(tmp_path):
     cfg = tiny_config(steps=600, extra=("train.deterministic=true",))
     train(cfg, tmp_path / "a", quiet=True)

@@ -223,8 +223,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_run_config(path: str | Path) -> RunConfig:
-    """A run directory's ``config.yaml``, read as the run ran.
+def load_run_config(path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """A run directory's ``config.yaml``, read as the run ran (then ``sets``, ``--set`` items).
 
     ``dqn train`` records the protocol revision it ran under; a config.yaml that
     names none was written before revisions were recorded and is read as
@@ -247,6 +247,8 @@ def load_run_config(path: str | Path) -> RunConfig:
     if isinstance(train, dict) and "flush_denormal" not in train:
         # Made before subnormals were flushed: evaluate it as it trained.
         train["flush_denormal"] = False
+    if sets:
+        data = merge(data, parse_overrides(sets))
     return from_dict(data)
 
 
