@@ -114,21 +114,17 @@ def test_tiny_run_writes_every_file(tmp_path):
     assert summary["final_eval_std"] is None
 
 
+def cartpole_run(run: Path, *extra: str) -> Path:
+    """A finished 300-step CartPole run (no MLflow) in ``run``, to evaluate."""
+    sets = ["train.total_steps=300", "train.learning_starts=100", "eval.every_steps=300"]
+    sets += ["eval.episodes=1", "tracking.mlflow=false", "tracking.progress=false", *extra]
+    train(load_config("cartpole", sets=sets), run, quiet=True)
+    return run
+
+
 def test_evaluate_uses_the_runs_torch_threads(tmp_path):
     """`dqn evaluate` runs on train.torch_threads, as the run trained (a suite job's share)."""
-    cfg = load_config(
-        "cartpole",
-        sets=[
-            "train.total_steps=300",
-            "train.learning_starts=100",
-            "eval.every_steps=300",
-            "eval.episodes=1",
-            "train.torch_threads=1",
-            "tracking.mlflow=false",
-            "tracking.progress=false",
-        ],
-    )
-    train(cfg, tmp_path / "run", quiet=True)
+    cartpole_run(tmp_path / "run", "train.torch_threads=1")
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -143,19 +139,7 @@ def test_evaluate_with_changed_evaluation_settings_writes_elsewhere(tmp_path):
     """`dqn evaluate --set eval.*`: another evaluation of the run, never in evaluate.csv."""
     from dqn_core.config import ConfigError
 
-    cfg = load_config(
-        "cartpole",
-        sets=[
-            "train.total_steps=300",
-            "train.learning_starts=100",
-            "eval.every_steps=300",
-            "eval.episodes=1",
-            "tracking.mlflow=false",
-            "tracking.progress=false",
-        ],
-    )
-    run = tmp_path / "run"
-    train(cfg, run, quiet=True)
+    run = cartpole_run(tmp_path / "run")
     with pytest.raises(ConfigError, match=r"only eval\.<field> can change"):
         evaluate_run(run, sets=["agent.gamma=0.5"], out=tmp_path / "x.csv")
     with pytest.raises(ConfigError, match="not the protocol's"):
