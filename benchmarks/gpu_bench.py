@@ -36,6 +36,7 @@ import csv
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -338,17 +339,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--section", name]
             cmd += ["--device", args.device] + (["--tiny"] if args.tiny else [])
+            # Its own process group: a section that runs past its limit is killed with
+            # whatever it started (the par<K> sections' copies), not left on the GPU.
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                start_new_session=True,
+            )  # fmt: skip
             try:
-                proc = subprocess.run(
-                    cmd, capture_output=True, text=True, env=env, timeout=min(args.section_s, left)
-                )
-                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+                stdout, stderr = proc.communicate(timeout=min(args.section_s, left))
+                lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
                 if proc.returncode == 0 and lines:
                     result = json.loads(lines[-1])
                 else:
-                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                    tail = (stderr or stdout).strip().splitlines()[-3:]
                     result = {"section": name, "status": f"failed ({proc.returncode}): {tail}"}
             except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
                 result = {
                     "section": name,
                     "status": f"timed out ({min(args.section_s, left):.0f} s)",

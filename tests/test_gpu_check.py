@@ -121,3 +121,15 @@ def test_sections_keep_the_callers_pythonpath(tmp_path: Path) -> None:
     proc = run_tiny(tmp_path, "--only", "copy", env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert marker.read_text() == "copy"
+
+
+def test_a_section_past_its_limit_is_killed_with_the_copies_it_started(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_tiny(out, "--only", "par2-der-none", "--section-s", "6")
+    assert proc.returncode == 1
+    (result,) = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert result["status"] == "timed out (6 s)"
+    left = subprocess.run(
+        ["pgrep", "-f", "gpu_bench.py --section der-none"], capture_output=True, text=True
+    )
+    assert left.stdout.strip() == "", "copies of the timed-out section are still running"
