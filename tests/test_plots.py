@@ -187,3 +187,14 @@ def test_grid_titles_wrap_to_the_page_width() -> None:
     assert len(narrow) > 2 and max(map(len, narrow)) <= 38
     assert wrap_title(title, plots.grid_figsize(26)[0]) == title  # 12.8 in: unchanged
     assert " ".join(" ".join(narrow).split()) == " ".join(title.split())  # no word lost
+
+
+def test_final_scores_say_when_the_published_score_is_not_compared(tmp_path: Path) -> None:
+    """Prioritized DDQN's paper scores are from human starts: drawn, marked not compared."""
+    root = tmp_path / "nature"
+    write_run(root, preset="prioritized-ddqn", game="Breakout", seed=0, protocol="nature2015",
+              total_steps=50_000_000, evals={50_000_000: [300.0]})  # fmt: skip
+    plots.plot_suite(root)
+    (svg,) = (root / "figures").glob("scores_*.svg")
+    drawn = " ".join(" ".join(re.findall(r"<!-- (.*?) -->", svg.read_text(), re.S)).split())
+    assert "not compared: published with human starts" in drawn

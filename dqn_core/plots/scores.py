@@ -62,7 +62,7 @@ def _draw_game(
     game: str,
     ours: np.ndarray,
     refs: list[tuple[str, np.ndarray]],
-    paper: tuple[str, float] | None,
+    paper: float | None,
 ) -> None:
     rows = len(refs) + 1
     top = rows - 1
@@ -72,7 +72,7 @@ def _draw_game(
     mean = float(np.mean(ours))
     ax.plot([mean, mean], [top - 0.3, top + 0.3], color=_OURS, lw=2.2, zorder=3)
     if paper is not None:
-        ax.axvline(paper[1], color=_REFERENCE_COLOURS[0], ls="--", lw=1.2)
+        ax.axvline(paper, color=_REFERENCE_COLOURS[0], ls="--", lw=1.2)
     ax.set_yticks(range(rows), [alg for alg, _ in reversed(refs)] + [f"ours ({len(ours)})"])
     ax.set_ylim(-0.6, rows - 0.4)
     ax.grid(axis="y", visible=False)
@@ -119,8 +119,7 @@ def _plot_scores(data: SuiteData, out_dir: Path) -> list[Path]:
                 ours = finished.loc[finished["game"] == game, "final_score"].to_numpy(float)
                 refs = [(alg, runs[key]) for alg, runs in per_run.items() if key in runs]
                 pub = lookup.get(key)
-                paper = (str(algorithm), pub.score) if pub is not None else None
-                _draw_game(ax, game, ours, refs, paper)
+                _draw_game(ax, game, ours, refs, pub.score if pub is not None else None)
             for ax in list(axes.flat)[len(games) :]:
                 ax.set_visible(False)
             refs_text = ", ".join(f"{alg}'s runs" for alg in per_run) or "no per-run data"
@@ -130,6 +129,8 @@ def _plot_scores(data: SuiteData, out_dir: Path) -> list[Path]:
                 f"ours: a dot a run, bar = mean; {refs_text}: box = quartiles and median, "
                 f"line = lowest to highest; dashed: {algorithm} (published per-game score)"
             )
+            if not match.comparable:  # e.g. human starts: drawn, not compared (per-game table)
+                title += f"; not compared: {match.caveat}"
             fig.suptitle(wrap_title(title, width))
             paths += _save(fig, out_dir, f"scores_{group}")
     return paths
