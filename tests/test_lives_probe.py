@@ -83,3 +83,19 @@ def test_noisy_needs_a_network_with_noisy_layers(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 2 and "has no noisy layers" in proc.stderr
+
+
+def test_breakout_serves_before_65536_frames_of_an_episode_and_never_after() -> None:
+    """Finding 7: FIRE at agent step 10,000 serves (a life is lost to the unreturned ball);
+    at 17,000 (past 16,384 steps = 65,536 frames) nothing happens, paddle moving or not."""
+    for fire_at, wiggle, serves in ((10_000, False, True), (17_000, False, False),
+                                    (17_000, True, False)):  # fmt: skip
+        pattern = [RIGHT] * 8 + [LEFT] * 8 if wiggle else [LEFT]
+        env = breakout()
+        env.reset()
+        lost = 0
+        for t in range(fire_at + 200):
+            action = FIRE if t == fire_at else pattern[t % len(pattern)]
+            lost += int(env.step(np.array([action], dtype=np.int64)).life_lost[0])
+        env.close()
+        assert (lost == 1) == serves and lost <= 1, (fire_at, wiggle, lost)
