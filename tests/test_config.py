@@ -235,3 +235,11 @@ def test_fuzzed_values_either_load_or_name_the_field(field, value):
 def test_fuzzed_documents_never_raise_anything_but_config_error(doc):
     with contextlib.suppress(ConfigError):
         C.from_dict(doc)
+
+
+def test_the_initialisation_scheme_changes_the_hash_only_when_it_is_not_the_default():
+    base = C.load_config("drq-eps")
+    assert C.load_config("drq-eps", sets=["agent.init=fan_in"]).config_hash() == base.config_hash()
+    assert C.load_config("drq-eps", sets=["agent.init=xavier"]).config_hash() != base.config_hash()
+    with pytest.raises(ConfigError, match=r"agent\.init"):
+        C.load_config("drq-eps", sets=["agent.init=lecun"])

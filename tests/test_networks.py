@@ -461,3 +461,55 @@ def test_der_preset_learner_updates_on_a_real_pong_replay_batch() -> None:
     assert all(torch.equal(a, b) for a, b in zip(target_after, target_before, strict=True))
     learner.sync_target()
     assert torch.equal(learner.target.torso.convs[0].weight, learner.online.torso.convs[0].weight)
+
+
+# ------------------------------------------------------------- initialisation
+def _plain_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+
+
+def test_xavier_init_is_flaxs_xavier_uniform_with_zero_biases() -> None:
+    """Dopamine's FullRainbowNetwork: nn.Conv / nn.Dense with xavier_uniform(), zero biases."""
+    cfg = load_config("drq-eps", sets=["agent.init=xavier"])
+    net = build_network(cfg.agent, (4, 84, 84), 6, gen(0))
+    fan_in_net = build_network(load_config("drq-eps").agent, (4, 84, 84), 6, gen(0))
+    layers = _plain_layers(net)
+    # 3 convolutions, the shared 512-unit layer, the advantage and value outputs.
+    assert [tuple(m.weight.shape) for m in layers] == [
+        (32, 4, 8, 8), (64, 32, 4, 4), (64, 64, 3, 3), (512, 7744), (6, 512), (1, 512)
+    ]  # fmt: skip
+    # Flax's fans count the receptive field: conv1 256 in, 2,048 out.
+    bounds = [math.sqrt(6.0 / (fi + fo)) for fi, fo in
+              [(256, 2048), (512, 1024), (576, 576), (7744, 512), (512, 6), (512, 1)]]  # fmt: skip
+    for layer, bound, old in zip(layers, bounds, _plain_layers(fan_in_net), strict=True):
+        w = layer.weight.detach()
+        assert float(w.abs().max()) <= bound
+        assert torch.count_nonzero(layer.bias) == 0
+        assert torch.count_nonzero(old.bias) == old.bias.numel()  # fan_in: U(+-1/sqrt(fan_in))
+        if w.numel() > 10_000:  # uniform in +-bound: variance bound^2 / 3
+            assert float(w.var()) == pytest.approx(bound**2 / 3, rel=0.05)
+    # The dense layer's weights are ~2.4x those of the fan-in scheme (0.0270 against 0.0114).
+    assert float(layers[3].weight.detach().abs().max()) > 2 * float(
+        _plain_layers(fan_in_net)[3].weight.detach().abs().max()
+    )
+
+
+def test_xavier_init_leaves_noisy_layers_and_does_not_depend_on_the_memory_layout() -> None:
+    der = load_config("der")
+    xav = load_config("der", sets=["agent.init=xavier"])
+    a = build_network(der.agent, (4, 84, 84), 6, gen(1))
+    b = build_network(xav.agent, (4, 84, 84), 6, gen(1), channels_last=True)
+    c = build_network(xav.agent, (4, 84, 84), 6, gen(1), channels_last=False)
+    noisy_a = [m for m in a.modules() if isinstance(m, NoisyLinear)]
+    noisy_b = [m for m in b.modules() if isinstance(m, NoisyLinear)]
+    assert len(noisy_a) == 4
+    for x, y in zip(noisy_a, noisy_b, strict=True):  # Fortunato et al.'s, as Dopamine's
+        for name in ("weight_mu", "weight_sigma", "bias_mu", "bias_sigma"):
+            assert torch.equal(getattr(x, name), getattr(y, name))
+    convs_a, convs_b, convs_c = (_plain_layers(n) for n in (a, b, c))
+    assert len(convs_b) == 2
+    for x, y, z in zip(convs_a, convs_b, convs_c, strict=True):
+        assert not torch.equal(x.weight, y.weight)
+        assert torch.equal(y.weight, z.weight) and torch.count_nonzero(y.bias) == 0
+    frames = pixels(4)
+    assert torch.allclose(b(frames), c(frames), atol=1e-5)

@@ -32,6 +32,34 @@ def uniform_fan_in_(weight: Tensor, bias: Tensor | None, generator: torch.Genera
             bias.uniform_(-bound, bound, generator=generator)
 
 
+def xavier_uniform_(weight: Tensor, bias: Tensor | None, generator: torch.Generator) -> None:
+    """Xavier-uniform weight, zero bias: Flax's ``xavier_uniform()`` kernels, default biases.
+
+    The weight is uniform in +-sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010),
+    fans counting the kernel's receptive field as Flax does: ``in x kh x kw`` and
+    ``out x kh x kw`` for a convolution. Dopamine's ``FullRainbowNetwork``
+    (the DrQ(eps), DER and SPR code base) initialises its convolutions and plain
+    dense layers this way.
+
+    Args:
+        weight: (out, in, ...) weight, filled in place.
+        bias: (out,) bias or None, zeroed in place.
+        generator: the CPU generator to draw from.
+    """
+    receptive = weight[0][0].numel() if weight.ndim > 2 else 1
+    fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        # Drawn in the logical (out, in, ...) order whatever the weight's memory layout
+        # (channels-last convolutions), so the values do not depend on it.
+        draw = torch.empty(weight.shape, dtype=weight.dtype).uniform_(
+            -bound, bound, generator=generator
+        )
+        weight.copy_(draw)
+        if bias is not None:
+            bias.zero_()
+
+
 def _scaled_noise(n: int, generator: torch.Generator, device: torch.device) -> Tensor:
     """f(x) = sign(x) sqrt(|x|) of standard normal draws (Fortunato et al. 2018, eq. 11)."""
     x = torch.randn(n, generator=generator, device=device)

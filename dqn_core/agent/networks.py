@@ -19,7 +19,9 @@ followed by a head:
 
 Initialisation draws from an explicit generator (the ``init`` stream), never
 from torch's global RNG: weights and biases are uniform in +-1/sqrt(fan_in),
-which is both Lua-Torch's default (what the Nature DQN used) and PyTorch's.
+which is both Lua-Torch's default (what the Nature DQN used) and PyTorch's;
+``agent.init: xavier`` redraws the convolutions and plain linear layers as Flax
+initialises Dopamine's networks (Xavier-uniform weights, zero biases).
 Noise draws come from the generator passed to :meth:`QNetwork.reset_noise`.
 
 The CNNs take uint8 pixels (0..255) and scale them inside, in one fused
@@ -35,7 +37,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from dqn_core.agent.layers import NoisyLinear, linear_layer
+from dqn_core.agent.layers import NoisyLinear, linear_layer, xavier_uniform_
 from dqn_core.agent.torsos import (
     ConvTorso,
     DERTorso,
@@ -223,7 +225,7 @@ def build_network(
         raise ValueError(
             f"agent.network: {agent.network!r} is not one of nature_cnn, dopamine_cnn, der_cnn, mlp"
         )
-    return QNetwork(
+    net = QNetwork(
         torso,
         torso.output_dim,
         num_actions,
@@ -235,3 +237,13 @@ def build_network(
         support=categorical_support(agent) if agent.distributional else None,
         shared_hidden=agent.head_hidden == "shared",
     )
+    if agent.init == "xavier":
+        # Drawn after the fan-in initialisation, layer by layer in module order, so the
+        # noisy layers (which keep Fortunato et al.'s initialisation, as Dopamine's do)
+        # hold the same values under either scheme.
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                xavier_uniform_(module.weight, module.bias, generator)
+    elif agent.init != "fan_in":
+        raise ValueError(f"agent.init: {agent.init!r} is not one of fan_in, xavier")
+    return net

@@ -132,6 +132,13 @@ class AgentConfig:
         "replay-batch image augmentation (drq: DrQ's random shift and intensity)",
         choices=("none", "drq"),
     )
+    init: str = _f(
+        "fan_in",
+        "initial weights: fan_in, U(+-1/sqrt(fan_in)) for weights and biases (Lua-Torch's, "
+        "PyTorch's); xavier, Xavier-uniform weights and zero biases for convolutions and "
+        "plain linear layers (Flax's, as Dopamine's networks; noisy layers keep theirs)",
+        choices=("fan_in", "xavier"),
+    )
 
 
 @dataclass(frozen=True)
@@ -329,6 +336,7 @@ HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "agent.epsilon_decay_start": 0,
     "agent.augmentation": "none",
     "agent.head_hidden": "per_stream",
+    "agent.init": "fan_in",
     # Revision 1 is what every run made before revisions were recorded ran under.
     "env.protocol_revision": LEGACY_REVISION,
 }
