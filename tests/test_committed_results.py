@@ -188,3 +188,41 @@ def test_the_readme_headline_quotes_the_committed_atari100k_aggregate() -> None:
     )
     claims_every_game = "inside our interval on every game" in intro
     assert claims_every_game == bool(per_game["published_in_ci"].all())
+
+
+def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test() -> None:
+    """Each committed DrQ(eps) game's two scores and percentiles, and the six runs' test."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from percentile_test import permutation_test
+
+    from dqn_core.envs.games import game_key
+    from dqn_core.results import reference
+    from dqn_core.results.published import run_percentile
+
+    row = next(
+        line
+        for line in (REPO / "README.md").read_text().splitlines()
+        if "| `atari100k-drq` |" in line
+    )
+    runs = pd.read_csv(_committed("atari100k-drq") / "tables" / "runs.csv")
+    published = reference.atari100k_runs("DrQ(eps)")
+    ours: dict[str, list[float]] = {}
+    pubs: dict[str, np.ndarray] = {}
+    for game, group in runs.sort_values("seed").groupby("game"):
+        scores = group["final_score"].tolist()
+        key = game_key(str(game))
+        pubs[key] = published.loc[published["game"] == key, "score"].to_numpy(float)
+        ours[key] = scores
+        m = re.search(rf"{game} ([\d,.-]+) and ([\d,.-]+) \(percentiles (\d+) and (\d+)", row)
+        assert m, f"README: the atari100k-drq row does not quote {game}"
+        assert [float(x.replace(",", "")) for x in m.groups()[:2]] == [round(s, 1) for s in scores]
+        assert [int(x) for x in m.groups()[2:]] == [
+            round(run_percentile(s, pubs[key])) for s in scores
+        ]
+    _, stat, two_sided, _ = permutation_test(ours, pubs, permutations=20_000, seed=0)
+    assert f"our {len(runs)} runs' mean percentile, {stat:.1f}," in row
+    assert f"(permutation test, p = {two_sided:.3f})" in row
