@@ -74,9 +74,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="numpy generator seed")
     args = parser.parse_args()
 
-    table = reference.atari100k_runs(args.algorithm)
-    if table.empty:
-        raise SystemExit(f"--algorithm: no per-run data for {args.algorithm!r}")
+    try:
+        table = reference.atari100k_runs(args.algorithm)
+    except ValueError as err:  # an algorithm without per-run data
+        raise SystemExit(f"--algorithm: {err}") from None
     ours: dict[str, list[float]] = defaultdict(list)
     names: dict[str, list[str]] = defaultdict(list)
     for run in sorted(args.runs):

@@ -13,14 +13,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from dqn_core.results import aggregate_suite
+from dqn_core.envs.games import game_key
+from dqn_core.results import aggregate_suite, reference
+from dqn_core.results.published import run_percentile
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from percentile_test import permutation_test  # noqa: E402
+
 SUITES = ("atari100k", "atari100k-r1", "atari100k-drq")
 METRICS = ("iqm", "median", "mean")
 NUM = r"(-?[\d.]+)"
@@ -192,17 +199,6 @@ def test_the_readme_headline_quotes_the_committed_atari100k_aggregate() -> None:
 
 def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test() -> None:
     """Each committed DrQ(eps) game's two scores and percentiles, and the six runs' test."""
-    import sys
-
-    import numpy as np
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    from percentile_test import permutation_test
-
-    from dqn_core.envs.games import game_key
-    from dqn_core.results import reference
-    from dqn_core.results.published import run_percentile
-
     row = next(
         line
         for line in (REPO / "README.md").read_text().splitlines()

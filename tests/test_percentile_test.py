@@ -73,3 +73,12 @@ def test_a_run_without_its_final_evaluation_is_refused(tmp_path) -> None:
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert out.returncode != 0 and "no evaluate.csv" in out.stderr
+
+
+def test_an_algorithm_without_per_run_data_is_refused(tmp_path) -> None:
+    run = run_dir(tmp_path, "Assault", 0, [500.0])
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "percentile_test.py"), str(run), "--algorithm", "DER"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode != 0 and "--algorithm: " in out.stderr and "DrQ(eps)" in out.stderr
