@@ -243,3 +243,12 @@ def test_the_initialisation_scheme_changes_the_hash_only_when_it_is_not_the_defa
     assert C.load_config("drq-eps", sets=["agent.init=xavier"]).config_hash() != base.config_hash()
     with pytest.raises(ConfigError, match=r"agent\.init"):
         C.load_config("drq-eps", sets=["agent.init=lecun"])
+
+
+def test_the_batch_shift_is_its_own_run_identity():
+    base = C.load_config("drq-eps")
+    batch = C.load_config("drq-eps", sets=["agent.augmentation=drq_batch_shift"])
+    assert batch.agent.augmentation == "drq_batch_shift"
+    assert batch.config_hash() != base.config_hash()
+    with pytest.raises(ConfigError, match=r"drq_batch_shift"):  # listed among the choices
+        C.load_config("drq-eps", sets=["agent.augmentation=drq_batch"])

@@ -84,6 +84,40 @@ def test_shift_offsets_cover_0_to_2pad_minus_1_like_dopamine() -> None:
     )
 
 
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 6), pad=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
+def test_a_batch_shift_cuts_every_sample_at_one_offset_like_dopamine_of_2021(
+    batch: int, pad: int, seed: int
+) -> None:
+    """``per_sample=False`` (agent.augmentation=drq_batch_shift): Dopamine's ``_random_crop``
+    before 1bb064b, ``img[:, x:x + w, y:y + h]`` with scalar x, y drawn by randint(0, 2 pad)."""
+    obs = np.random.default_rng(seed).integers(0, 256, (batch, 3, 10, 11), np.uint8)
+    aug = DrQAugmentation(torch.Generator().manual_seed(seed), pad=pad, per_sample=False)
+    shifted = aug.shift(torch.from_numpy(obs)).numpy()
+    g = torch.Generator().manual_seed(seed)
+    row, col = torch.randint(0, 2 * pad, (2, 1), generator=g).numpy()[:, 0]
+    expected = _reference_shift(obs, np.full(batch, row), np.full(batch, col), pad)
+    np.testing.assert_array_equal(shifted, expected)
+    # It used two draws of the generator, not 2 B: the intensity draws come next.
+    torch.testing.assert_close(aug.intensity(4, torch.device("cpu")), _next_factors(g, 4))
+
+
+def _next_factors(g: torch.Generator, n: int) -> torch.Tensor:
+    return torch.randn(n, generator=g).clamp_(-2.0, 2.0).mul_(0.05).add_(1.0)
+
+
+def test_a_batch_shift_moves_the_whole_batch_and_still_covers_every_offset() -> None:
+    obs = torch.zeros((16, 1, 84, 84), dtype=torch.uint8)
+    obs[:, 0] = torch.arange(84, dtype=torch.uint8).view(84, 1)  # each pixel holds its row
+    aug = DrQAugmentation(torch.Generator().manual_seed(3), per_sample=False)
+    seen = set()
+    for _ in range(200):
+        offsets = aug.shift(obs)[:, 0, 4, 4]
+        assert offsets.unique().numel() == 1  # one offset for all 16 samples
+        seen.add(int(offsets[0]))
+    assert seen == set(range(8))
+
+
 def test_intensity_factors_are_clipped_normal_around_one() -> None:
     aug = DrQAugmentation(torch.Generator().manual_seed(0))
     f = aug.intensity(100_000, torch.device("cpu"))
@@ -123,6 +157,21 @@ def test_augmented_batches_differ_between_obs_and_next_obs_and_reach_the_update(
     np.testing.assert_array_equal(
         learner.greedy_actions(obs.numpy()), learner.greedy_actions(obs.numpy())
     )
+
+
+@pytest.mark.parametrize(
+    ("augmentation", "per_sample"), [("drq", True), ("drq_batch_shift", False)]
+)
+def test_the_learner_shifts_per_sample_or_per_batch_as_configured(
+    augmentation: str, per_sample: bool
+) -> None:
+    cfg = load_config("drq-eps", sets=[f"agent.augmentation={augmentation}"])
+    learner = Learner(cfg, (4, 84, 84), 4, "cpu", Seeds(0))
+    assert learner._augment is not None and learner._augment.per_sample is per_sample
+    obs = torch.zeros((32, 4, 84, 84), dtype=torch.uint8)
+    obs[:, :] = torch.arange(84, dtype=torch.uint8).view(84, 1)
+    rows = learner._augment.shift(obs)[:, 0, 4, 4]
+    assert (rows.unique().numel() == 1) is not per_sample  # 32 draws of 8 all alike: ~1e-28
 
 
 def _batch(rng: np.random.Generator, size: int = 16) -> SimpleNamespace:

@@ -13,6 +13,13 @@ replay batch, as Dopamine's ``labs/atari_100k`` agents apply it
 * an intensity change: each sample's pixels, scaled to [0, 1], are multiplied
   by ``1 + 0.05 * clip(z, -2, 2)`` with ``z`` standard normal.
 
+With ``per_sample=False`` (``agent.augmentation: drq_batch_shift``) one offset
+is drawn for the whole batch instead, as Dopamine's code drew it until
+2022-02-04 (commit 1bb064b, "Jit data augmentation functions", made the crop
+per image): its ``_random_crop`` cut every sample of a batch at one offset,
+in the code of the time the published DrQ(eps) runs were made (2021). The
+intensity stays per sample in both.
+
 ``obs`` and ``next_obs`` get independent draws, and only the learner's update
 sees them: acting, in training and in evaluation, reads the frames as they are.
 The shift is one gather on the uint8 frames (``padded[i] = x[clamp(i - pad)]``,
@@ -36,29 +43,39 @@ INTENSITY_SCALE = 0.05
 class DrQAugmentation:
     """Random shift and intensity for batches of uint8 frames, from one generator.
 
-    Every call draws, in this order, B row offsets, B column offsets and B
-    normal variates from ``generator``: the same generator state gives the same
-    augmentation on every run (the learner checkpoints it).
+    Every call draws, in this order, B row offsets, B column offsets (one of
+    each with ``per_sample=False``) and B normal variates from ``generator``:
+    the same generator state gives the same augmentation on every run (the
+    learner checkpoints it).
     """
 
-    def __init__(self, generator: torch.Generator, pad: int = PAD, scale: float = INTENSITY_SCALE):
+    def __init__(
+        self,
+        generator: torch.Generator,
+        pad: int = PAD,
+        scale: float = INTENSITY_SCALE,
+        per_sample: bool = True,
+    ):
         if pad < 0:
             raise ValueError(f"pad: {pad} must be >= 0 pixels")
         self.generator = generator
         self.pad = int(pad)
         self.scale = float(scale)
+        self.per_sample = bool(per_sample)
 
     def shift(self, obs: Tensor) -> Tensor:
-        """(B, C, H, W) frames, each sample shifted by its own offset, edges repeated."""
+        """(B, C, H, W) frames shifted by a drawn offset (each sample its own, or one for
+        the batch), edges repeated."""
         if obs.ndim != 4:
             raise ValueError(f"obs: expected (B, C, H, W) frames, got shape {tuple(obs.shape)}")
         batch, channels, height, width = obs.shape
         device = obs.device
+        draws = batch if self.per_sample else 1
         offsets = (
-            torch.randint(0, 2 * self.pad, (2, batch), generator=self.generator, device=device)
+            torch.randint(0, 2 * self.pad, (2, draws), generator=self.generator, device=device)
             if self.pad
-            else torch.zeros((2, batch), dtype=torch.int64, device=device)
-        )
+            else torch.zeros((2, draws), dtype=torch.int64, device=device)
+        ).expand(2, batch)
         rows = (torch.arange(height, device=device) + offsets[0, :, None] - self.pad).clamp_(
             0, height - 1
         )

@@ -111,8 +111,11 @@ class Learner:
             self.online.reset_noise(self._noise)
             self.target.reset_noise(self._noise)
         self._augment = (
-            DrQAugmentation(seeds.torch("augment", self.device))
-            if self.agent.augmentation == "drq"
+            DrQAugmentation(
+                seeds.torch("augment", self.device),
+                per_sample=self.agent.augmentation == "drq",
+            )
+            if self.agent.augmentation in ("drq", "drq_batch_shift")
             else None
         )
         self._params = [p for p in self.online.parameters() if p.requires_grad]

@@ -129,8 +129,10 @@ class AgentConfig:
     )
     augmentation: str = _f(
         "none",
-        "replay-batch image augmentation (drq: DrQ's random shift and intensity)",
-        choices=("none", "drq"),
+        "replay-batch image augmentation (drq: DrQ's random shift, each sample its own, and "
+        "intensity; drq_batch_shift: one shift for the whole batch, as Dopamine's code of "
+        "2021 that made the published DrQ(eps) runs)",
+        choices=("none", "drq", "drq_batch_shift"),
     )
     init: str = _f(
         "fan_in",
