@@ -306,3 +306,20 @@ def test_prioritized_samples_equal_the_naive_reference(
         for a, p in last.items():
             prio[a] = p**alpha
             max_p = max(max_p, p)
+
+
+def test_alpha_zero_is_dopamines_uniform_scheme_stratified_with_unit_weights() -> None:
+    """Dopamine's ``replay_scheme = 'uniform'`` (DrQ(eps)) stores priority 1 for every
+    transition in its prioritized buffer and samples the sum tree stratified; here that is
+    ``replay.prioritized: true`` with ``priority_alpha: 0``: whatever the TD errors, every
+    transition keeps ``p^0 = 1``, each batch takes one transition from each of its B equal
+    segments (in slot order), and every importance weight is 1."""
+    mem = filled(64, alpha=0.0)
+    valid = np.sort(mem.valid_indices())
+    mem.update_priorities(valid, np.random.default_rng(2).exponential(5.0, size=valid.size))
+    np.testing.assert_array_equal(mem.priorities(valid), 1.0)
+    for _ in range(50):
+        batch = mem.sample(32, beta=0.4)
+        np.testing.assert_array_equal(batch.weight, 1.0)
+        rank = np.searchsorted(valid, np.sort(batch.indices))
+        np.testing.assert_array_equal(rank // 2, np.arange(32))  # 64 slots, 2 a segment
