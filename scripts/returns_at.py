@@ -30,12 +30,13 @@ def returns_at(run: Path, steps: list[int]) -> list[float | None]:
     path = run / "metrics.csv"
     if not path.is_file():
         raise SystemExit(f"{run}: no metrics.csv (not a run directory)")
-    rows = pd.read_csv(path, usecols=["step", METRIC]).dropna().sort_values("step", kind="stable")
+    logged = pd.read_csv(path, usecols=["step", METRIC]).sort_values("step", kind="stable")
+    last = int(logged["step"].iloc[-1]) if not logged.empty else -1  # rows without a return count
+    rows = logged.dropna()
     out: list[float | None] = []
     for step in steps:
         before = rows[rows["step"] <= step]
-        reached = not rows.empty and int(rows["step"].iloc[-1]) >= step
-        out.append(float(before[METRIC].iloc[-1]) if reached and not before.empty else None)
+        out.append(float(before[METRIC].iloc[-1]) if last >= step and not before.empty else None)
     return out
 
 

@@ -36,6 +36,9 @@ def test_each_step_reads_the_last_logged_row_at_or_before_it(tmp_path: Path) -> 
 def test_a_step_past_the_end_of_the_log_is_blank_not_the_last_value(tmp_path: Path) -> None:
     run = run_dir(tmp_path, "a", [(2000, 5.0), (4000, 6.0)])
     assert returns_at(run, [4000, 6000]) == [6.0, None]
+    # a last row without a return (no game ended in its window) still counts as logged
+    late = run_dir(tmp_path, "b", [(2000, 5.0), (4000, None)])
+    assert returns_at(late, [4000]) == [5.0]
 
 
 def test_the_table_has_a_row_a_run_with_its_final_evaluation(tmp_path: Path) -> None:

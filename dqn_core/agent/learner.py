@@ -115,7 +115,7 @@ class Learner:
                 seeds.torch("augment", self.device),
                 per_sample=self.agent.augmentation == "drq",
             )
-            if self.agent.augmentation in ("drq", "drq_batch_shift")
+            if self.agent.augmentation != "none"
             else None
         )
         self._params = [p for p in self.online.parameters() if p.requires_grad]

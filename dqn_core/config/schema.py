@@ -131,7 +131,7 @@ class AgentConfig:
         "none",
         "replay-batch image augmentation (drq: DrQ's random shift, each sample its own, and "
         "intensity; drq_batch_shift: one shift for the whole batch, as Dopamine's code of "
-        "2021 that made the published DrQ(eps) runs)",
+        "2021, the time of the published DrQ(eps) runs)",
         choices=("none", "drq", "drq_batch_shift"),
     )
     init: str = _f(
