@@ -361,6 +361,76 @@ def test_terminal_observation_uses_only_frames_read(seed: int) -> None:
     env.close()
 
 
+class LivesRecordingALE(RecordingALE):
+    """RecordingALE that also records the lives after every emulator frame."""
+
+    def __init__(self, ale: Any) -> None:
+        super().__init__(ale)
+        self.lives_after: list[int] = []
+
+    def act(self, action: Any, *args: Any) -> int:
+        reward = super().act(action, *args)
+        self.lives_after.append(int(self._ale.lives()))
+        return reward
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_step_ends_at_life_loss_before_reading_that_frame(seed: int) -> None:
+    """Dopamine's AtariPreprocessing of 2021 with terminal_on_life_loss: a lost life
+    stops the step at its frame, whose screen is not read, so the observation pools
+    the two frames read last. With ale-py 0.12 these seeds lose lives on the 4th
+    (seed 0) and on the 2nd, 1st and 3rd (seed 4) frame of a step: every case."""
+    config = atari_config("Breakout", step_ends_at_life_loss=True)
+    env = envs.make_env(config, seed=seed)
+    env.reset()
+    repeat = find_wrapper(env, envs.MaxPoolActionRepeat)
+    assert repeat.stop_at_life_loss
+    recorder = LivesRecordingALE(repeat._ale)
+    repeat._ale = recorder
+    rng = np.random.default_rng(seed)
+    read: list[np.ndarray] = []  # the frames the wrapper pools from, in order
+    lives = int(ale_of(env).lives())
+    cut_at: list[int] = []
+    for _ in range(3_000):
+        recorder.frames.clear()
+        recorder.lives_after.clear()
+        obs, _, terminated, truncated, info = env.step(int(rng.integers(4)))
+        if terminated or truncated:
+            break
+        n = len(recorder.frames)
+        if info["life_lost"]:
+            # The step stopped at the first frame with fewer lives, and read nothing there.
+            after = recorder.lives_after
+            assert after[-1] < lives and all(v >= lives for v in after[:-1])
+            cut_at.append(n)
+            read.extend(recorder.frames[2 : n - 1])
+        else:
+            assert n == 4
+            read.extend(recorder.frames[2:])
+        expected = np.maximum(read[-2], read[-1])
+        resized = cv2.resize(expected, (84, 84), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(obs[-1], resized)
+        lives = recorder.lives_after[-1]
+    else:
+        raise AssertionError("Breakout did not end in 3,000 random steps")
+    assert cut_at == {0: [4, 1, 1, 1], 4: [2, 1, 1, 3]}[seed]
+    env.close()
+
+
+def test_step_ends_at_life_loss_applies_to_evaluation_and_needs_python() -> None:
+    config = atari_config("Breakout", step_ends_at_life_loss=True)
+    env = envs.make_env(config, seed=0, evaluation=True)
+    assert find_wrapper(env, envs.MaxPoolActionRepeat).stop_at_life_loss
+    env.close()
+    env = envs.make_env(atari_config("Breakout"), seed=0)
+    assert not find_wrapper(env, envs.MaxPoolActionRepeat).stop_at_life_loss
+    env.close()
+    with pytest.raises(ConfigError, match="step_ends_at_life_loss: the native backend"):
+        envs.make_vec_env(atari_config(backend="native", step_ends_at_life_loss=True), 1, 0)
+    with pytest.raises(ConfigError, match="step_ends_at_life_loss: only applies to Atari"):
+        envs.make_vec_env(cartpole_config(step_ends_at_life_loss=False), 1, 0)
+
+
 # ------------------------------------------------------------------ episode cap
 def test_default_episode_cap_is_108k_frames() -> None:
     for name in ("nature2015", "machado2018", "atari100k"):

@@ -582,3 +582,32 @@ def test_stack_reset_on_life_loss_restarts_the_replay_stream(tmp_path):
     # Between breaks the stacks shift one frame a step, as without the setting.
     quiet = [i for i in range(1, len(added)) if i - 1 not in breaks]
     assert all(np.array_equal(added[i][0][:-1], added[i - 1][0][1:]) for i in quiet)
+
+
+def test_dopamine_2021_life_loss_steps_in_the_loop(tmp_path):
+    """Both Dopamine life-loss settings (2021 code): a lost life ends the step before its
+    frame is read and zeroes the stack, so where the loss came before the step's last
+    two frames the agent's next newest frame is the one it saw before the loss."""
+    sets = [
+        "env.game=Breakout",
+        "env.stack_reset_on_life_loss=true",
+        "env.step_ends_at_life_loss=true",
+        "train.learning_starts=400",
+    ]
+    trainer = Trainer(tiny_config(steps=400, extra=tuple(sets)), tmp_path / "run", quiet=True)
+    added: list[np.ndarray] = []
+    ends: list[bool] = []
+    add = trainer.replay.add
+
+    def recording_add(obs, action, reward, terminal, episode_end, next_obs):
+        added.append(obs[0].copy())
+        ends.append(bool(episode_end[0]))
+        return add(obs, action, reward, terminal, episode_end, next_obs)
+
+    trainer.replay.add = recording_add
+    trainer.run()
+    assert len(added) == 400
+    breaks = [i for i, end in enumerate(ends[:-1]) if end]
+    assert len(breaks) >= 2, "expected lost lives in 400 Breakout steps"
+    assert all((added[i + 1][:-1] == 0).all() for i in breaks)
+    assert any(np.array_equal(added[i + 1][-1], added[i][-1]) for i in breaks)

@@ -74,6 +74,9 @@ class EnvConfig:
     full_action_space: bool | None = _f(None, "use all 18 actions override")
     fire_reset: bool | None = _f(None, "press FIRE at reset in games that have it override")
     stack_reset_on_life_loss: bool | None = _f(None, "zero the stack at a lost life override")
+    step_ends_at_life_loss: bool | None = _f(
+        None, "a lost life ends the agent step at its frame override"
+    )
 
 
 @dataclass(frozen=True)
@@ -335,6 +338,7 @@ HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "agent.noisy_epsilon": 0.0,
     "train.warmup_policy": "uniform",
     "env.stack_reset_on_life_loss": None,
+    "env.step_ends_at_life_loss": None,
     "agent.epsilon_decay_start": 0,
     "agent.augmentation": "none",
     "agent.head_hidden": "per_stream",

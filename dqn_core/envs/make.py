@@ -87,7 +87,11 @@ def make_atari_env(
     if settings.fire_reset:
         env = FireReset(env)
     env = MaxPoolActionRepeat(
-        env, settings.frame_skip, settings.max_pool, settings.full_action_space
+        env,
+        settings.frame_skip,
+        settings.max_pool,
+        settings.full_action_space,
+        settings.step_ends_at_life_loss,
     )
     env = LifeLossInfo(env)
     env = ResizeFrame(env, settings.screen_size, settings.resize_interpolation)

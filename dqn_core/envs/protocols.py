@@ -50,6 +50,10 @@ class AtariSettings:
     """Press FIRE for one frame at each game start, in games whose action set has FIRE."""
     max_pool: bool
     """Observation frame = pixel-wise max of the last two emulator frames of the step."""
+    step_ends_at_life_loss: bool
+    """A lost life ends the agent step at that emulator frame, whose screen is not read:
+    the observation pools the two frames read last (Dopamine's ``AtariPreprocessing``
+    with ``terminal_on_life_loss``, as its ``labs/atari_100k`` agents ran)."""
     grayscale: bool
     """ALE luminance (grayscale palette) screens; always True here (the CNN takes stacks)."""
     screen_size: tuple[int, int] | None
@@ -114,6 +118,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         terminal_on_life_loss=True,
         fire_reset=True,
         max_pool=True,
+        step_ends_at_life_loss=False,
         grayscale=True,
         screen_size=(84, 84),
         resize_interpolation="INTER_AREA",
@@ -136,6 +141,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         terminal_on_life_loss=False,
         fire_reset=False,
         max_pool=True,
+        step_ends_at_life_loss=False,
         grayscale=True,
         screen_size=(84, 84),
         resize_interpolation="INTER_AREA",
@@ -161,6 +167,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         terminal_on_life_loss=True,
         fire_reset=False,
         max_pool=True,
+        step_ends_at_life_loss=False,
         grayscale=True,
         screen_size=(84, 84),
         resize_interpolation="INTER_AREA",
@@ -183,6 +190,7 @@ PROTOCOLS: dict[str, AtariSettings] = {
         terminal_on_life_loss=False,
         fire_reset=False,
         max_pool=False,
+        step_ends_at_life_loss=False,
         grayscale=False,
         screen_size=None,
         resize_interpolation="none",
@@ -274,6 +282,7 @@ _OVERRIDES = (
     "full_action_space",
     "fire_reset",
     "stack_reset_on_life_loss",
+    "step_ends_at_life_loss",
 )
 _INTERPOLATIONS = {
     "INTER_AREA": cv2.INTER_AREA,
@@ -290,8 +299,8 @@ def protocol_settings(config: RunConfig, *, evaluation: bool = False) -> AtariSe
     revision). ``env.frame_skip`` and ``env.frame_stack`` always apply to Atari protocols;
     ``env.repeat_action_probability``, ``env.noop_max``,
     ``env.terminal_on_life_loss``, ``env.max_episode_frames`` and
-    ``env.full_action_space``, ``env.fire_reset``, ``env.stack_reset_on_life_loss``
-    replace the protocol's value unless None;
+    ``env.full_action_space``, ``env.fire_reset``, ``env.stack_reset_on_life_loss``,
+    ``env.step_ends_at_life_loss`` replace the protocol's value unless None;
     ``eval.epsilon`` becomes ``eval_epsilon``. For evaluation, life loss is
     never terminal: evaluation scores are whole games.
 

@@ -261,6 +261,11 @@ class NativeVecEnv(VecEnv):
                 "env.stack_reset_on_life_loss: the native backend stacks frames in C++ and "
                 "cannot reset the stack at a lost life; use env.backend=python"
             )
+        if settings.step_ends_at_life_loss:
+            raise ConfigError(
+                "env.step_ends_at_life_loss: the native backend repeats actions in C++ and "
+                "cannot end a step at a lost life; use env.backend=python"
+            )
         if settings.resize_interpolation != "INTER_AREA":
             raise ConfigError(
                 "resize_interpolation: the native backend always uses INTER_AREA, "

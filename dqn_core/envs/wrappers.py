@@ -128,19 +128,31 @@ class MaxPoolActionRepeat(gym.Wrapper):
     before the final one was not read and the observation is the final frame
     alone; a terminal observation is never bootstrapped from.
 
+    With ``stop_at_life_loss`` a lost life also ends the step at its frame, and that
+    frame's screen is not read: the observation pools the two frames read last (the
+    previous step's last two, or the step's third and the previous step's last),
+    which is what Dopamine's ``AtariPreprocessing`` returns with
+    ``terminal_on_life_loss`` (it checks for the end before reading the screen).
+
     ``terminated`` is the game's own end; ``truncated`` is the episode cap
     (``max_episode_frames``, counted by the ALE from the game start, no-op and
     FIRE frames included).
     """
 
     def __init__(
-        self, env: gym.Env, frame_skip: int, max_pool: bool, full_action_space: bool
+        self,
+        env: gym.Env,
+        frame_skip: int,
+        max_pool: bool,
+        full_action_space: bool,
+        stop_at_life_loss: bool = False,
     ) -> None:
         super().__init__(env)
         if frame_skip < 1:
             raise ValueError(f"frame_skip: expected >= 1, got {frame_skip}")
         self.frame_skip = frame_skip
         self.max_pool = max_pool
+        self.stop_at_life_loss = stop_at_life_loss
         self._ale = env.unwrapped.ale  # type: ignore[attr-defined]
         self._actions = (
             self._ale.getLegalActionSet() if full_action_space else self._ale.getMinimalActionSet()
@@ -174,9 +186,16 @@ class MaxPoolActionRepeat(gym.Wrapper):
         reward = 0.0
         terminated = False
         partner_is_previous = True  # does the other slot hold the frame before the newest?
+        lives = ale.lives() if self.stop_at_life_loss else 0
         for i in range(n):
             reward += ale.act(ale_action)
             terminated = ale.game_over(with_truncation=False)
+            if self.stop_at_life_loss and not terminated:
+                now = ale.lives()  # frame by frame, as Dopamine (a bonus life can come first)
+                if now < lives:
+                    partner_is_previous = True  # both slots hold the two frames read last
+                    break
+                lives = now
             if terminated or i >= n - 2:
                 partner_is_previous = i == 0 or i - 1 >= n - 2
                 self._slot ^= 1
