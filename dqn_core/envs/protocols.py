@@ -51,9 +51,8 @@ class AtariSettings:
     max_pool: bool
     """Observation frame = pixel-wise max of the last two emulator frames of the step."""
     step_ends_at_life_loss: bool
-    """A lost life ends the agent step at that emulator frame, whose screen is not read:
-    the observation pools the two frames read last (Dopamine's ``AtariPreprocessing``
-    with ``terminal_on_life_loss``, as its ``labs/atari_100k`` agents ran)."""
+    """A lost life ends the step at its frame, unread: the observation pools the two frames
+    read last (Dopamine's 2021 ``AtariPreprocessing`` with ``terminal_on_life_loss``)."""
     grayscale: bool
     """ALE luminance (grayscale palette) screens; always True here (the CNN takes stacks)."""
     screen_size: tuple[int, int] | None
