@@ -131,8 +131,8 @@ class MaxPoolActionRepeat(gym.Wrapper):
     With ``stop_at_life_loss`` a lost life also ends the step at its frame, and that
     frame's screen is not read: the observation pools the two frames read last (the
     previous step's last two, or the step's third and the previous step's last),
-    which is what Dopamine's ``AtariPreprocessing`` returns with
-    ``terminal_on_life_loss`` (it checks for the end before reading the screen).
+    which is what Dopamine's ``AtariPreprocessing`` of 2021 returns with
+    ``terminal_on_life_loss`` (it checked for the end before reading the screen).
 
     ``terminated`` is the game's own end; ``truncated`` is the episode cap
     (``max_episode_frames``, counted by the ALE from the game start, no-op and
