@@ -28,6 +28,12 @@ The subnormal and malloc settings of a training run are applied
     python benchmarks/der_update.py --threads 1
     python benchmarks/der_update.py --bf16         # the update under bfloat16 autocast
 
+It also counts the products' floating-point operations (from the profile's input
+shapes) and prints the rate they run at beside this CPU's rate on one large
+float32 product (1024 x 1024 x 1024, same threads): where the two are close, the
+products are bound by the CPU's arithmetic, and only fewer operations (not faster
+code) can shorten them.
+
 ``--bf16`` runs each update under ``torch.autocast("cpu", dtype=torch.bfloat16)``
 (products in bfloat16, where the CPU has AMX or AVX-512 BF16 that is its fast
 path; other rounding, so not a setting of the training loop): it tells how much
@@ -63,6 +69,31 @@ GROUPS = {
     "optimizer kernel": ("aten::_fused_adam_",),
     "patch gather": ("aten::gather",),
 }
+
+
+def product_flops(name: str, shapes: list[list[int]]) -> int:
+    """Floating-point operations (2 per multiply-add) of one product from its input shapes."""
+    if name == "aten::mm":
+        (m, k), (_, n) = shapes[0], shapes[1]
+        return 2 * m * k * n
+    if name == "aten::addmm":
+        (m, k), (_, n) = shapes[1], shapes[2]
+        return 2 * m * k * n
+    a, b = (shapes[0], shapes[1]) if name == "aten::bmm" else (shapes[1], shapes[2])
+    return 2 * a[0] * a[1] * a[2] * b[2]
+
+
+def gemm_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """This CPU's float32 rate on one large square product, on the current threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
 
 
 def batches(count: int, batch_size: int, rng: np.random.Generator) -> list[Batch]:
@@ -135,6 +166,21 @@ def main() -> None:
         self_ms[group] += event.self_cpu_time_total / 1e3 / args.profiled
         calls[group] += event.count
     calls = {group: round(count / args.profiled) for group, count in calls.items()}
+    # The products' operations, from a second, short profile that records input
+    # shapes (recording them slows every operator, so the times above come without).
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as shaped:
+        for i in range(5):
+            learner.update(data[i % len(data)])
+    flops = (
+        sum(
+            product_flops(event.key, event.input_shapes) * event.count
+            for event in shaped.key_averages(group_by_input_shape=True)
+            if event.key in GROUPS["matrix products"]
+        )
+        / 5
+    )
+    product_rate = flops / (self_ms["matrix products"] / 1e3) / 1e9
+    peak_rate = gemm_gflops()
     profiled_ms = sum(self_ms.values())
     floor_ms = self_ms["matrix products"] + self_ms["optimizer kernel"]
 
@@ -159,6 +205,11 @@ def main() -> None:
         f"\nfloor (matrix products + optimizer kernel): {floor_ms:.2f} ms, "
         f"{floor_ms / update_ms:.0%} of the update; everything else costs the update "
         f"{update_ms - floor_ms:.2f} ms"
+    )
+    print(
+        f"matrix products: {flops / 1e6:.0f} MFLOP an update at {product_rate:.0f} GFLOP/s "
+        f"(profiled); this CPU on a 1024x1024x1024 float32 product: {peak_rate:.0f} GFLOP/s "
+        f"({product_rate / peak_rate:.0%} of it)"
     )
 
 

@@ -40,6 +40,30 @@ def test_der_update_profile_groups_the_update(precision: str) -> None:
     update = float(re.search(r"^update: ([\d.]+) ms", out, re.M).group(1))  # type: ignore[union-attr]
     floor = float(re.search(r"^floor \(.*\): ([\d.]+) ms", out, re.M).group(1))  # type: ignore[union-attr]
     assert 0 < floor < update * 2  # profiled groups carry the profiler's overhead
+    mflop, rate, peak = map(
+        float,
+        re.search(  # type: ignore[union-attr]
+            r"^matrix products: (\d+) MFLOP an update at ([\d.]+) GFLOP/s .*: ([\d.]+) GFLOP/s",
+            out,
+            re.M,
+        ).groups(),
+    )
+    # Three forward passes of ~1.8M multiply-adds a sample (batch 32), and a backward.
+    assert 350 < mflop < 2000 and rate > 0 and peak > 0
+
+
+def test_product_flops_reads_each_product_kind() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from der_update import product_flops
+
+    assert product_flops("aten::mm", [[32, 576], [576, 256]]) == 2 * 32 * 576 * 256
+    assert product_flops("aten::addmm", [[256], [32, 576], [576, 256], [], []]) == (
+        2 * 32 * 576 * 256
+    )
+    assert product_flops("aten::bmm", [[32, 1, 51], [32, 51, 7]]) == 2 * 32 * 51 * 7
+    assert product_flops("aten::baddbmm", [[32, 1, 7], [32, 1, 51], [32, 51, 7], [], []]) == (
+        2 * 32 * 51 * 7
+    )
 
 
 def test_target_shortcut_benchmark_times_both_ways() -> None:
