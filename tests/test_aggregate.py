@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from dqn_core import results as aggregate
 from dqn_core.config import ConfigError, load_config, preset_names
@@ -301,6 +302,28 @@ def test_bad_input_fails_with_the_file_named(tmp_path: Path) -> None:
     (run / "config.yaml").write_text("env:\n  protocol: nature2016\n")
     with pytest.raises(ConfigError, match=r"config\.yaml: env\.protocol: 'nature2016'"):
         aggregate.load_suite(root)
+
+
+def test_a_group_that_mixes_settings_is_refused_by_name(tmp_path: Path) -> None:
+    """Runs of one preset made with other settings (an override, or the preset before
+    it changed) must not pool into the same rows; resume-safe fields may differ."""
+    root = tmp_path / "mixed"
+    _write_game(root, "Pong", PONG)
+    other = root / "runs" / "nature-dqn" / "Pong" / "seed1" / "config.yaml"
+    data = yaml.safe_load(other.read_text())
+    data["train"]["torch_threads"] = 2  # resume-safe: pools
+    other.write_text(yaml.safe_dump(data))
+    assert len(aggregate.load_suite(root).runs) == 3
+    data["agent"]["learning_rate"] = 1e-4
+    other.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as err:
+        aggregate.load_suite(root)
+    message = str(err.value)
+    assert "group nature-dqn_nature2015_200M" in message
+    assert (
+        "agent.learning_rate: 0.00025 in nature-dqn/Pong/seed0, 0.0001 in nature-dqn/Pong/seed1"
+        in (message)
+    )
 
 
 def test_run_percentile() -> None:

@@ -13,6 +13,10 @@ frames. Runs group by (preset, protocol revision, frame budget): the group name
 ``<preset>_<protocol label>_<frames>`` carries the revision where a protocol
 has more than one (``der_atari100k-r2_400k``), so runs of two revisions never
 pool; a run folder whose config.yaml names no revision ran under revision 1.
+The runs of one group must share every result-changing setting but the game and
+the seed (the fields outside ``RESUME_SAFE_FIELDS``): a folder that mixes them,
+say runs of a preset before and after it changed, is refused by name rather
+than pooled.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn_core.config import ConfigError, RunConfig, load_run_config
+from dqn_core.config import RESUME_SAFE_FIELDS, ConfigError, RunConfig, load_run_config
 from dqn_core.envs.games import game_key
 from dqn_core.envs.protocols import protocol_label
 from dqn_core.results.published import frames_label
@@ -130,6 +134,36 @@ def _load_config(path: Path) -> RunConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+def _settings(cfg: RunConfig) -> dict[str, object]:
+    """The result-changing settings a run shares with the other seeds and games of its group."""
+    return {
+        key: value
+        for key, value in cfg.flatten().items()
+        if key not in RESUME_SAFE_FIELDS and key not in ("env.game", "seed")
+    }
+
+
+def _check_groups_share_settings(settings: dict[str, tuple[str, dict[str, object]]]) -> None:
+    """Refuse a group whose runs differ in a result-changing setting (by run id)."""
+    first: dict[str, tuple[str, dict[str, object]]] = {}
+    for run_id, (group, these) in settings.items():
+        if group not in first:
+            first[group] = (run_id, these)
+            continue
+        other_id, other = first[group]
+        differ = sorted(k for k in set(these) | set(other) if these.get(k) != other.get(k))
+        if differ:
+            shown = "; ".join(
+                f"{k}: {other.get(k)!r} in {other_id}, {these.get(k)!r} in {run_id}"
+                for k in differ[:4]
+            )
+            more = f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""
+            raise ConfigError(
+                f"group {group}: its runs differ in settings that change results, so they "
+                f"cannot pool: {shown}{more}. Keep each configuration in its own results folder."
+            )
+
+
 def load_suite(results_dir: Path) -> SuiteData:
     """Read every run directory under ``results_dir/runs``.
 
@@ -141,6 +175,8 @@ def load_suite(results_dir: Path) -> SuiteData:
 
     Raises:
         FileNotFoundError: no ``runs`` folder or no run in it.
+        ConfigError: a config.yaml is invalid, or the runs of one group differ in a
+            result-changing setting (naming the setting and two of the runs).
     """
     results_dir = Path(results_dir)
     runs_root = results_dir / "runs"
@@ -157,6 +193,7 @@ def load_suite(results_dir: Path) -> SuiteData:
     eval_frames: list[pd.DataFrame] = []
     metric_frames: list[pd.DataFrame] = []
     skipped: list[str] = []
+    settings: dict[str, tuple[str, dict[str, object]]] = {}
     for cfg_path in config_paths:
         run_dir = cfg_path.parent
         run_id = run_dir.relative_to(runs_root).as_posix()
@@ -191,6 +228,7 @@ def load_suite(results_dir: Path) -> SuiteData:
             **_provenance(run_dir / "summary.json"),
             "path": str(run_dir),
         }
+        settings[run_id] = (str(row["group"]), _settings(cfg))
         points = _eval_points(run_dir / "eval.csv", run_id)
         final = _eval_points(run_dir / FINAL_EVAL_FILE, run_id)
         if points is not None:
@@ -225,6 +263,7 @@ def load_suite(results_dir: Path) -> SuiteData:
             skipped.append(f"{run_id}: not finished (no summary.json); left out of the tables")
         rows.append(row)
 
+    _check_groups_share_settings(settings)
     runs = pd.DataFrame(rows)
     evals = (
         pd.concat(eval_frames, ignore_index=True)
