@@ -17,7 +17,7 @@ least as high (one-sided, upward).
 
 Usage, from the repository root::
 
-    python scripts/percentile_test.py results/atari100k-drq/runs/drq-eps/*/seed* \\
+    python scripts/percentile_test.py results/probes/drq-per-sample/runs/drq-eps/*/seed* \\
         --algorithm 'DrQ(eps)'
 """
 

@@ -10,7 +10,7 @@ come in the order given, so arms can be read against each other.
 
 Usage, from the repository root::
 
-    python scripts/returns_at.py results/atari100k-drq/runs/drq-eps/Assault/seed* \\
+    python scripts/returns_at.py results/probes/drq-per-sample/runs/drq-eps/Assault/seed* \\
         results/probes/drq-init/xavier/Assault/seed* --at 20000 50000 100000
 """
 

@@ -238,17 +238,17 @@ def test_fuzzed_documents_never_raise_anything_but_config_error(doc):
 
 
 def test_the_initialisation_scheme_changes_the_hash_only_when_it_is_not_the_default():
-    base = C.load_config("drq-eps")
-    assert C.load_config("drq-eps", sets=["agent.init=fan_in"]).config_hash() == base.config_hash()
-    assert C.load_config("drq-eps", sets=["agent.init=xavier"]).config_hash() != base.config_hash()
+    base = C.load_config("der")  # fan-in, the default
+    assert C.load_config("der", sets=["agent.init=fan_in"]).config_hash() == base.config_hash()
+    assert C.load_config("der", sets=["agent.init=xavier"]).config_hash() != base.config_hash()
     with pytest.raises(ConfigError, match=r"agent\.init"):
-        C.load_config("drq-eps", sets=["agent.init=lecun"])
+        C.load_config("der", sets=["agent.init=lecun"])
 
 
 def test_the_batch_shift_is_its_own_run_identity():
-    base = C.load_config("drq-eps")
-    batch = C.load_config("drq-eps", sets=["agent.augmentation=drq_batch_shift"])
-    assert batch.agent.augmentation == "drq_batch_shift"
+    base = C.load_config("drq-eps", sets=["agent.augmentation=drq"])  # a shift per sample
+    batch = C.load_config("drq-eps")
+    assert batch.agent.augmentation == "drq_batch_shift"  # the preset's (Dopamine's 2021 code)
     assert batch.config_hash() != base.config_hash()
     with pytest.raises(ConfigError, match=r"drq_batch_shift"):  # listed among the choices
         C.load_config("drq-eps", sets=["agent.augmentation=drq_batch"])

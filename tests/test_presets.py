@@ -160,7 +160,9 @@ def test_atari_preset_builds_a_learner_that_updates(name: str) -> None:
             "drq-eps",
             {
                 "replay.n_step": 10,
-                "replay.prioritized": False,
+                # Dopamine's "uniform" replay: its prioritized buffer at priority 1, stratified
+                "replay.prioritized": True,
+                "replay.priority_alpha": 0.0,
                 "train.train_frequency": 1,
                 "agent.target_update_steps": 1,
                 "agent.learning_rate": 1e-4,
@@ -173,7 +175,10 @@ def test_atari_preset_builds_a_learner_that_updates(name: str) -> None:
                 "agent.epsilon_end": 0.01,
                 "agent.epsilon_decay_start": 1_600,
                 "agent.epsilon_decay_steps": 5_000,
-                "agent.augmentation": "drq",
+                "agent.augmentation": "drq_batch_shift",  # Dopamine's code of 2021
+                "agent.init": "xavier",
+                "env.stack_reset_on_life_loss": True,
+                "env.step_ends_at_life_loss": True,
                 "agent.network": "dopamine_cnn",
                 "agent.head_hidden": "shared",
                 "agent.hidden_size": 512,

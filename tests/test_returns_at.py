@@ -61,7 +61,7 @@ def test_the_command_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 
 def test_the_command_prints_the_committed_drq_runs(tmp_path: Path) -> None:
-    runs = sorted((ROOT / "results/atari100k-drq/runs/drq-eps/Assault").glob("seed*"))
+    runs = sorted((ROOT / "results/probes/drq-per-sample/runs/drq-eps/Assault").glob("seed*"))
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "returns_at.py"), *map(str, runs)],
         capture_output=True,
