@@ -97,8 +97,10 @@ def main() -> None:
     for (name, score, g), pct in zip(flat, percentiles, strict=True):
         print(f"| {name} | {score:,.1f} | {pct:.1f} ({published[g].size}) |")
     print()
+    runs = f"{len(percentiles)} run{'s' if len(percentiles) != 1 else ''}"
+    games = f"{len(ours)} game{'s' if len(ours) != 1 else ''}"
     print(
-        f"{len(percentiles)} runs on {len(ours)} games: mean percentile {stat:.1f} (50 if drawn "
+        f"{runs} on {games}: mean percentile {stat:.1f} (50 if drawn "
         f"from the published runs' distribution); permutation test ({args.permutations:,} "
         f"permutations within games, seed {args.seed}): two-sided p = {two_sided:.4f}, "
         f"upward p = {upward:.4f}"

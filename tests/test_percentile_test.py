@@ -63,6 +63,8 @@ def test_runs_above_every_published_run_are_flagged_and_median_runs_are_not(tmp_
     assert "mean percentile 50.0" in out
     p = float(out.split("two-sided p = ")[1].split(",")[0])
     assert p > 0.9
+    out = script(high[0], "--permutations", "100")
+    assert "1 run on 1 game: mean percentile 100.0" in out
 
 
 def test_a_run_without_its_final_evaluation_is_refused(tmp_path) -> None:
