@@ -472,7 +472,9 @@ def test_xavier_init_is_flaxs_xavier_uniform_with_zero_biases() -> None:
     """Dopamine's FullRainbowNetwork: nn.Conv / nn.Dense with xavier_uniform(), zero biases."""
     cfg = load_config("drq-eps", sets=["agent.init=xavier"])
     net = build_network(cfg.agent, (4, 84, 84), 6, gen(0))
-    fan_in_net = build_network(load_config("drq-eps").agent, (4, 84, 84), 6, gen(0))
+    fan_in_net = build_network(
+        load_config("drq-eps", sets=["agent.init=fan_in"]).agent, (4, 84, 84), 6, gen(0)
+    )
     layers = _plain_layers(net)
     # 3 convolutions, the shared 512-unit layer, the advantage and value outputs.
     assert [tuple(m.weight.shape) for m in layers] == [
