@@ -20,6 +20,7 @@ from dqn_core.config.load import (
     preset_dict,
     preset_names,
     resume_mismatches,
+    setting_differences,
 )
 from dqn_core.config.schema import (
     BACKENDS,
@@ -68,5 +69,6 @@ __all__ = [
     "preset_dict",
     "preset_names",
     "resume_mismatches",
+    "setting_differences",
     "steps_to_frames",
 ]

@@ -292,14 +292,23 @@ def load_config(
     return from_dict(data)
 
 
+def setting_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """``{field: (a's value, b's value)}`` for the result-changing fields (outside
+    RESUME_SAFE_FIELDS) where two configs differ, sorted by field."""
+    fa, fb = a.flatten(), b.flatten()
+    return {
+        k: (fa.get(k), fb.get(k))
+        for k in sorted(set(fa) | set(fb))
+        if k not in RESUME_SAFE_FIELDS and fa.get(k) != fb.get(k)
+    }
+
+
 def resume_mismatches(saved: RunConfig, new: RunConfig) -> list[str]:
     """Fields (outside RESUME_SAFE_FIELDS) where a resuming config differs."""
-    a, b = saved.flatten(), new.flatten()
-    return sorted(
-        f"{k}: run directory has {a.get(k)!r}, command gives {b.get(k)!r}"
-        for k in set(a) | set(b)
-        if k not in RESUME_SAFE_FIELDS and a.get(k) != b.get(k)
-    )
+    return [
+        f"{k}: run directory has {old!r}, command gives {now!r}"
+        for k, (old, now) in setting_differences(saved, new).items()
+    ]
 
 
 def field_docs() -> dict[str, str]:

@@ -21,6 +21,7 @@ than pooled.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dqn_core.config import RESUME_SAFE_FIELDS, ConfigError, RunConfig, load_run_config
+from dqn_core.config import ConfigError, RunConfig, load_run_config, setting_differences
 from dqn_core.envs.games import game_key
 from dqn_core.envs.protocols import protocol_label
 from dqn_core.results.published import frames_label
@@ -134,28 +135,23 @@ def _load_config(path: Path) -> RunConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _settings(cfg: RunConfig) -> dict[str, object]:
-    """The result-changing settings a run shares with the other seeds and games of its group."""
-    return {
-        key: value
-        for key, value in cfg.flatten().items()
-        if key not in RESUME_SAFE_FIELDS and key not in ("env.game", "seed")
-    }
-
-
-def _check_groups_share_settings(settings: dict[str, tuple[str, dict[str, object]]]) -> None:
+def _check_groups_share_settings(configs: dict[str, tuple[str, RunConfig]]) -> None:
     """Refuse a group whose runs differ in a result-changing setting (by run id)."""
-    first: dict[str, tuple[str, dict[str, object]]] = {}
-    for run_id, (group, these) in settings.items():
+    first: dict[str, tuple[str, RunConfig]] = {}
+    for run_id, (group, cfg) in configs.items():
         if group not in first:
-            first[group] = (run_id, these)
+            first[group] = (run_id, cfg)
             continue
         other_id, other = first[group]
-        differ = sorted(k for k in set(these) | set(other) if these.get(k) != other.get(k))
+        # The game and the seed vary inside a group by design.
+        same_run = dataclasses.replace(
+            cfg, seed=other.seed, env=dataclasses.replace(cfg.env, game=other.env.game)
+        )
+        differ = setting_differences(other, same_run)
         if differ:
             shown = "; ".join(
-                f"{k}: {other.get(k)!r} in {other_id}, {these.get(k)!r} in {run_id}"
-                for k in differ[:4]
+                f"{k}: {a!r} in {other_id}, {b!r} in {run_id}"
+                for k, (a, b) in list(differ.items())[:4]
             )
             more = f" (and {len(differ) - 4} more)" if len(differ) > 4 else ""
             raise ConfigError(
@@ -193,7 +189,7 @@ def load_suite(results_dir: Path) -> SuiteData:
     eval_frames: list[pd.DataFrame] = []
     metric_frames: list[pd.DataFrame] = []
     skipped: list[str] = []
-    settings: dict[str, tuple[str, dict[str, object]]] = {}
+    configs: dict[str, tuple[str, RunConfig]] = {}
     for cfg_path in config_paths:
         run_dir = cfg_path.parent
         run_id = run_dir.relative_to(runs_root).as_posix()
@@ -228,7 +224,7 @@ def load_suite(results_dir: Path) -> SuiteData:
             **_provenance(run_dir / "summary.json"),
             "path": str(run_dir),
         }
-        settings[run_id] = (str(row["group"]), _settings(cfg))
+        configs[run_id] = (str(row["group"]), cfg)
         points = _eval_points(run_dir / "eval.csv", run_id)
         final = _eval_points(run_dir / FINAL_EVAL_FILE, run_id)
         if points is not None:
@@ -263,7 +259,7 @@ def load_suite(results_dir: Path) -> SuiteData:
             skipped.append(f"{run_id}: not finished (no summary.json); left out of the tables")
         rows.append(row)
 
-    _check_groups_share_settings(settings)
+    _check_groups_share_settings(configs)
     runs = pd.DataFrame(rows)
     evals = (
         pd.concat(eval_frames, ignore_index=True)
