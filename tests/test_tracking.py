@@ -335,6 +335,29 @@ def test_resume_continues_the_same_mlflow_run(tmp_path: Path, uri: str) -> None:
     assert len(MlflowClient(uri).search_runs([run.info.experiment_id])) == 1
 
 
+def test_a_resume_under_another_suite_keeps_the_run_and_says_where_it_is(
+    tmp_path: Path, uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started by hand ('adhoc'), resumed by a suite's workflow: same run, a warning."""
+    config = make_config(seed=2)
+    run_dir = make_run_dir(tmp_path / "run", config)
+    first = fast_tracker(config, run_dir, uri)
+    run_id = first.start()
+    first.finish("KILLED")
+    suite = replace(config, tracking=replace(config.tracking, suite="atari100k-drq"))
+    second = fast_tracker(suite, run_dir, uri)
+    with caplog.at_level(logging.WARNING, logger="dqn_core.tracking"):
+        assert second.start() == run_id and second.resumed
+    second.finish("FINISHED")
+    client = MlflowClient(uri)
+    experiment = client.get_experiment(client.get_run(run_id).info.experiment_id)
+    assert experiment.name == config.tracking.suite != "atari100k-drq"
+    assert (
+        f"stays in experiment {config.tracking.suite!r}, where it started, "
+        "not in this run's 'atari100k-drq'" in caplog.text
+    )
+
+
 def test_a_run_file_from_another_store_starts_a_new_run(
     tmp_path: Path, uri: str, template_db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

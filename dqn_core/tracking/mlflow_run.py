@@ -95,8 +95,20 @@ class MlflowRun:
             client = self._get_client()
             found = self._find_run(client, continue_run=continue_run)
             if found is not None:
-                # The run keeps its experiment even if tracking.suite changed since.
-                run_id, exp_id = found
+                # The run keeps its experiment even if tracking.suite changed since
+                # (MLflow cannot move a run): say where it is, e.g. a run started by
+                # hand (experiment 'adhoc') and resumed by a suite's workflow.
+                run_id, found_exp = found
+                if found_exp != exp_id:
+                    log.warning(
+                        "MLflow run %s (%s) stays in experiment %r, where it started, "
+                        "not in this run's %r",
+                        run_id,
+                        self.config.run_name,
+                        client.get_experiment(found_exp).name,
+                        self.config.tracking.suite,
+                    )
+                exp_id = found_exp
             else:
                 run = client.create_run(
                     exp_id,
