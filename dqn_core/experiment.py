@@ -163,7 +163,14 @@ def evaluate_run(
         learner.load_state_dict(state["learner"])
         learner.online.eval()
         step = int(state["step"])
-        results = evaluate_policy(learner.act, config, index=1_000_000 + step, episodes=episodes)
+        # Its own seed streams (index), apart from the in-run evaluations' 0, 1, ...
+        results = evaluate_policy(
+            learner.act,
+            config,
+            index=1_000_000 + step,
+            episodes=episodes,
+            name=f"dqn evaluate of the step-{step} checkpoint",
+        )
         frames = config.steps_to_frames(step)
         lines = [",".join(EVAL_COLUMNS)]
         lines += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -133,6 +134,15 @@ def test_evaluate_uses_the_runs_torch_threads(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert len(read_csv(out)) == 2
+
+
+def test_evaluate_names_the_checkpoint_in_its_log(tmp_path, caplog):
+    """`dqn evaluate`'s lines say which checkpoint they evaluate, not its seed index."""
+    run = cartpole_run(tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.evaluate"):
+        evaluate_run(run, sets=["eval.max_steps=3", "eval.episodes=2"], out=tmp_path / "c.csv")
+    (line,) = [r.message for r in caplog.records]
+    assert line.startswith("dqn evaluate of the step-300 checkpoint: 1 of 2 episodes"), line
 
 
 def test_evaluate_with_changed_evaluation_settings_writes_elsewhere(tmp_path):

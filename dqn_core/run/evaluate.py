@@ -79,6 +79,7 @@ def evaluate_policy(
     max_steps: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress_every_s: float = PROGRESS_EVERY_S,
+    name: str | None = None,
 ) -> list[EpisodeResult]:
     """Play ``episodes`` evaluation episodes and return their raw scores.
 
@@ -95,6 +96,7 @@ def evaluate_policy(
         progress_every_s: an INFO line (episodes done, agent steps, mean score so
             far) at most this often, at an episode's end: an evaluation can run for
             half an hour (Breakout's 100 episodes at the 108,000-frame cap).
+        name: what the log lines call this evaluation (default ``evaluation <index>``).
 
     Returns:
         The completed episodes in order of completion; with ``eval.num_envs``
@@ -113,6 +115,7 @@ def evaluate_policy(
     epsilon = config.eval.epsilon if epsilon is None else epsilon
     max_steps = config.eval.max_steps if max_steps is None else max_steps
     num_envs = min(config.eval.num_envs, episodes)
+    name = name if name is not None else f"evaluation {index}"
     env = make_vec_env(config, num_envs, int_seed(config.seed, "eval_env", index), evaluation=True)
     rng = np.random.default_rng(int_seed(config.seed, "eval_policy", index))
     fps = config.frames_per_step
@@ -157,8 +160,8 @@ def evaluate_policy(
                 lengths[i] = 0
             if len(ended) and results and time.monotonic() >= next_report:
                 log.info(
-                    "evaluation %d: %d of %d episodes, %d agent steps, mean score so far %.1f",
-                    index,
+                    "%s: %d of %d episodes, %d agent steps, mean score so far %.1f",
+                    name,
                     len(results),
                     episodes,
                     steps,
@@ -173,9 +176,9 @@ def evaluate_policy(
             # Never silent: a score from fewer episodes than asked has a wider spread
             # (and one cut episode is not a whole game).
             log.warning(
-                "evaluation %d: %d of %d episodes finished within eval.max_steps=%d agent "
+                "%s: %d of %d episodes finished within eval.max_steps=%d agent "
                 "steps; the score is the mean of those (raise eval.max_steps for all)",
-                index,
+                name,
                 len(results),
                 episodes,
                 max_steps,
