@@ -225,3 +225,8 @@ def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test(
     _, stat, two_sided, _ = permutation_test(ours, pubs, permutations=20_000, seed=0)
     assert f"our {len(runs)} runs' mean percentile, {stat:.1f}," in row
     assert f"(permutation test, p = {two_sided:.3f})" in row
+    # The README's opening paragraph says the same, in other words.
+    intro = " ".join((REPO / "README.md").read_text().split("## ")[0].split())
+    assert f"{len(runs)} runs so far" in intro, "README intro: the DrQ(eps) run count"
+    assert f"mean percentile of {stat:.1f} " in intro, "README intro: the mean percentile"
+    assert f"p = {two_sided:.3f} against" in intro, "README intro: the permutation test"
