@@ -31,6 +31,17 @@ def test_a_budget_that_cuts_episodes_is_reported(caplog: pytest.LogCaptureFixtur
     assert f"{len(results)} of 50 episodes finished within eval.max_steps=30" in record.message
 
 
+def test_a_budget_that_no_episode_fits_says_the_score_is_a_cut_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = load_config("cartpole")
+    with caplog.at_level(logging.WARNING, logger="dqn_core.run.evaluate"):
+        results = evaluate_policy(always_left, cfg, index=0, episodes=2, max_steps=3)
+    assert len(results) == 1 and results[0].truncated
+    (record,) = caplog.records
+    assert record.message.startswith("evaluation 0: no episode finished within eval.max_steps=3")
+
+
 def left_on_env0_balance_elsewhere(
     obs: np.ndarray, epsilon: float, rng: np.random.Generator
 ) -> np.ndarray:

@@ -142,7 +142,7 @@ def test_evaluate_names_the_checkpoint_in_its_log(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="dqn_core.run.evaluate"):
         evaluate_run(run, sets=["eval.max_steps=3", "eval.episodes=2"], out=tmp_path / "c.csv")
     (line,) = [r.message for r in caplog.records]
-    assert line.startswith("dqn evaluate of the step-300 checkpoint: 1 of 2 episodes"), line
+    assert line.startswith("dqn evaluate of the step-300 checkpoint: no episode finished"), line
 
 
 def test_evaluate_with_changed_evaluation_settings_writes_elsewhere(tmp_path):

@@ -172,7 +172,13 @@ def evaluate_policy(
         if not results:
             j = int(np.argmax(lengths))
             results.append(EpisodeResult(0, float(returns[j]), int(lengths[j]) * fps, True))
-        if len(results) < episodes:
+            log.warning(
+                "%s: no episode finished within eval.max_steps=%d agent steps; the score "
+                "is the return so far of the longest unfinished one (raise eval.max_steps)",
+                name,
+                max_steps,
+            )
+        elif len(results) < episodes:
             # Never silent: a score from fewer episodes than asked has a wider spread
             # (and one cut episode is not a whole game).
             log.warning(
