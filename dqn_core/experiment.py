@@ -9,6 +9,7 @@ human-normalises final scores with the reference tables. ``dqn train`` and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from dqn_core.run.video import record_video
 from dqn_core.seeding import Seeds, int_seed
 from dqn_core.system_metrics import SystemSampler
 from dqn_core.tracking import Tracker, log_evaluation
+
+log = logging.getLogger(__name__)
 
 
 class SystemMetricsSink:
@@ -163,6 +166,13 @@ def evaluate_run(
         learner.load_state_dict(state["learner"])
         learner.online.eval()
         step = int(state["step"])
+        log.info(
+            "dqn evaluate of the step-%d checkpoint (%s): %d episodes, at most %d agent steps",
+            step,
+            checkpoint,
+            config.eval.episodes if episodes is None else episodes,
+            config.eval.max_steps,
+        )
         # Its own seed streams (index), apart from the in-run evaluations' 0, 1, ...
         results = evaluate_policy(
             learner.act,

@@ -139,10 +139,13 @@ def test_evaluate_uses_the_runs_torch_threads(tmp_path):
 def test_evaluate_names_the_checkpoint_in_its_log(tmp_path, caplog):
     """`dqn evaluate`'s lines say which checkpoint they evaluate, not its seed index."""
     run = cartpole_run(tmp_path / "run")
-    with caplog.at_level(logging.WARNING, logger="dqn_core.run.evaluate"):
+    with caplog.at_level(logging.INFO, logger="dqn_core"):
         evaluate_run(run, sets=["eval.max_steps=3", "eval.episodes=2"], out=tmp_path / "c.csv")
-    (line,) = [r.message for r in caplog.records]
-    assert line.startswith("dqn evaluate of the step-300 checkpoint: no episode finished"), line
+    start, end = [r.message for r in caplog.records if r.name.endswith(("experiment", "evaluate"))]
+    assert start.startswith("dqn evaluate of the step-300 checkpoint (") and start.endswith(
+        "ckpt-000000000300.pt): 2 episodes, at most 3 agent steps"
+    ), start
+    assert end.startswith("dqn evaluate of the step-300 checkpoint: no episode finished"), end
 
 
 def test_evaluate_with_changed_evaluation_settings_writes_elsewhere(tmp_path):
