@@ -189,6 +189,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from dqn_core.results.progress import render_progress, suite_progress
+
+    suite_config = Path(args.suite_config) if args.suite_config else None
+    print(render_progress(suite_progress(Path(args.results_dir), suite_config)))
+    return 0
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", help="preset name (see `dqn presets`)")
     p.add_argument("--config", help="a config YAML (merged over the preset)")
@@ -269,6 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "status",
+        help="where a suite's runs stand: evaluated, trained, part-trained (to which "
+        "checkpoint), not started",
+    )
+    p.add_argument("results_dir", help="results/<suite>")
+    p.add_argument(
+        "--suite-config",
+        help="the suite's file (e.g. workflows/config/atari100k-drq.yaml): also list its "
+        "planned runs that have no folder yet",
+    )
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("games", help="list the games (or a suite's games)")
     p.add_argument("--suite", choices=("atari5", "atari100k", "nature2015", "dopamine"))

@@ -1,0 +1,118 @@
+"""Where a suite's runs stand: evaluated, trained, part-trained or not started.
+
+A suite of many runs is made over days, often across machines and sessions;
+``dqn status RESULTS_DIR`` reads what each run folder holds (``summary.json``,
+``evaluate.csv``, the last row of ``metrics.csv``, the checkpoint names) without
+loading a checkpoint, and with the suite's file also lists the runs it plans
+that have no folder yet. It reads only; the workflow decides what to run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dqn_core.config import ConfigError, load_run_config, load_yaml
+
+_CHECKPOINT = re.compile(r"ckpt-(\d+)\.pt$")
+
+#: A run's state, from furthest to least far.
+STATES = ("evaluated", "trained", "training", "not started")
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """One run: ``run_id`` is ``preset/game/seed<k>`` under ``RESULTS_DIR/runs``."""
+
+    run_id: str
+    state: str
+    step: int | None = None  # last agent step in metrics.csv
+    total_steps: int | None = None
+    checkpoint_step: int | None = None  # newest checkpoint (resume point)
+    score: float | None = None  # evaluate.csv's mean, else the in-run final evaluation
+
+
+def _last_step(metrics: Path) -> int | None:
+    if not metrics.is_file():
+        return None
+    last = None
+    with metrics.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if (row.get("step") or "").isdigit():
+                last = int(row["step"])
+    return last
+
+
+def _mean_score(path: Path) -> float | None:
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as f:
+        scores = [float(r["score"]) for r in csv.DictReader(f) if r.get("score")]
+    return sum(scores) / len(scores) if scores else None
+
+
+def run_progress(run_dir: Path, run_id: str) -> RunProgress:
+    """What ``run_dir`` holds, as a :class:`RunProgress` (``not started`` if absent)."""
+    if not (run_dir / "config.yaml").is_file():
+        return RunProgress(run_id, "not started")
+    total = load_run_config(run_dir / "config.yaml").train.total_steps
+    ckpts = [
+        int(m.group(1))
+        for p in (run_dir / "checkpoints").glob("ckpt-*.pt")
+        if (m := _CHECKPOINT.search(p.name))
+    ]
+    checkpoint = max(ckpts) if ckpts else None
+    step = _last_step(run_dir / "metrics.csv")
+    evaluated = _mean_score(run_dir / "evaluate.csv")
+    if evaluated is not None:
+        return RunProgress(run_id, "evaluated", step, total, checkpoint, evaluated)
+    if (run_dir / "summary.json").is_file():
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        score = summary.get("final_eval_mean")
+        return RunProgress(
+            run_id, "trained", step, total, checkpoint, None if score is None else float(score)
+        )
+    return RunProgress(run_id, "training", step, total, checkpoint)
+
+
+def planned_runs(suite_config: Path) -> list[str]:
+    """The run ids a suite file plans: its presets x games x seeds."""
+    cfg = load_yaml(suite_config)
+    try:
+        presets, games, seeds = cfg["presets"], cfg["games"], cfg["seeds"]
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"{suite_config}: needs presets, games and seeds lists") from exc
+    return [f"{p}/{g}/seed{s}" for p in presets for g in games for s in seeds]
+
+
+def suite_progress(results_dir: Path, suite_config: Path | None = None) -> list[RunProgress]:
+    """Every run folder under ``results_dir/runs``, and the suite's planned runs without one."""
+    runs_root = Path(results_dir) / "runs"
+    found = sorted(
+        p.parent.relative_to(runs_root).as_posix() for p in runs_root.glob("*/*/seed*/config.yaml")
+    )
+    ids = list(found)
+    if suite_config is not None:
+        ids += [r for r in planned_runs(suite_config) if r not in set(found)]
+    if not ids:
+        raise FileNotFoundError(f"{runs_root}: no run folders (preset/game/seed<k>/config.yaml)")
+    return [run_progress(runs_root / r, r) for r in ids]
+
+
+def render_progress(rows: list[RunProgress]) -> str:
+    """A text table, furthest runs first, and a count of each state."""
+    order = {s: i for i, s in enumerate(STATES)}
+    rows = sorted(rows, key=lambda r: (order[r.state], r.run_id))
+    width = max(len("run"), *(len(r.run_id) for r in rows))
+    lines = [f"{'run':<{width}}  {'state':<11}  {'agent steps':>17}  {'checkpoint':>10}  score"]
+    for r in rows:
+        steps = f"{r.step:,} / {r.total_steps:,}" if r.step is not None and r.total_steps else ""
+        ckpt = f"{r.checkpoint_step:,}" if r.checkpoint_step is not None else ""
+        score = f"{r.score:,.1f}" if r.score is not None else ""
+        lines.append(f"{r.run_id:<{width}}  {r.state:<11}  {steps:>17}  {ckpt:>10}  {score}")
+    counts = [f"{sum(r.state == s for r in rows)} {s}" for s in STATES]
+    lines.append(f"{len(rows)} runs: " + ", ".join(counts))
+    return "\n".join(lines)
