@@ -30,6 +30,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(trained, part)
     (part / "summary.json").unlink()
     (part / "checkpoints" / "ckpt-000000000300.pt").unlink()
+    # `dqn evaluate` of the part-trained run's checkpoint, into evaluate.csv: not final.
+    evaluate_run(part, episodes=1)
     return root
 
 

@@ -66,16 +66,18 @@ def run_progress(run_dir: Path, run_id: str) -> RunProgress:
     ]
     checkpoint = max(ckpts) if ckpts else None
     step = _last_step(run_dir / "metrics.csv")
+    if not (run_dir / "summary.json").is_file():  # written last: not finished
+        return RunProgress(run_id, "training", step, total, checkpoint)
+    # A `dqn evaluate` of a part-trained run (evaluate.csv written before summary.json)
+    # is not the run's final evaluation, hence the order of these checks.
     evaluated = _mean_score(run_dir / "evaluate.csv")
     if evaluated is not None:
         return RunProgress(run_id, "evaluated", step, total, checkpoint, evaluated)
-    if (run_dir / "summary.json").is_file():
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        score = summary.get("final_eval_mean")
-        return RunProgress(
-            run_id, "trained", step, total, checkpoint, None if score is None else float(score)
-        )
-    return RunProgress(run_id, "training", step, total, checkpoint)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    score = summary.get("final_eval_mean")
+    return RunProgress(
+        run_id, "trained", step, total, checkpoint, None if score is None else float(score)
+    )
 
 
 def planned_runs(suite_config: Path) -> list[str]:
