@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dqn_core.config import ConfigError, load_run_config, load_yaml
-
-_CHECKPOINT = re.compile(r"ckpt-(\d+)\.pt$")
+from dqn_core.run.checkpoint_files import scan
 
 #: A run's state, from furthest to least far.
 STATES = ("evaluated", "trained", "training", "not started")
@@ -59,12 +57,7 @@ def run_progress(run_dir: Path, run_id: str) -> RunProgress:
     if not (run_dir / "config.yaml").is_file():
         return RunProgress(run_id, "not started")
     total = load_run_config(run_dir / "config.yaml").train.total_steps
-    ckpts = [
-        int(m.group(1))
-        for p in (run_dir / "checkpoints").glob("ckpt-*.pt")
-        if (m := _CHECKPOINT.search(p.name))
-    ]
-    checkpoint = max(ckpts) if ckpts else None
+    checkpoint = max(scan(run_dir / "checkpoints").values(), default=None)
     step = _last_step(run_dir / "metrics.csv")
     if not (run_dir / "summary.json").is_file():  # written last: not finished
         return RunProgress(run_id, "training", step, total, checkpoint)
