@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from dqn_core.cli import main
 from dqn_core.config import load_config
 from dqn_core.experiment import evaluate_run, train
-from dqn_core.results.progress import suite_progress
+from dqn_core.results.progress import render_progress, suite_progress
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +75,22 @@ def test_bad_input_is_named(suite: Path, tmp_path: Path, capsys) -> None:
     bad.write_text("games: [Pong]\n")
     assert main(["status", str(suite), "--suite-config", str(bad)]) == 2
     assert "needs presets, games and seeds" in capsys.readouterr().err
+
+
+def test_a_part_trained_run_shows_its_rate_time_left_and_last_log(suite: Path) -> None:
+    rows = suite_progress(suite)
+    part = next(r for r in rows if r.state == "training")
+    metrics = suite / "runs" / part.run_id / "metrics.csv"
+    with metrics.open() as f:
+        rates = [row["train/steps_per_second"] for row in csv.DictReader(f)]
+    assert part.rate == float([r for r in rates if r][-1])
+    assert part.logged_at == metrics.stat().st_mtime
+    # Its metrics end at the budget, so no training is left; say 100 more steps were due.
+    later = replace(part, total_steps=part.step + 100, rate=10.0)
+    line = render_progress([later], now=part.logged_at + 2 * 3600 + 125).splitlines()[1]
+    assert line.endswith("10.0 steps/s, ~0 min of training left; last logged 2 h 02 min ago")
+    slow = replace(later, rate=0.01)  # 10,000 s left
+    assert "~2 h 47 min of training left" in render_progress([slow], now=part.logged_at)
+    # Evaluated and trained runs show their score there, and nothing of the rate.
+    done = next(r for r in rows if r.state == "evaluated")
+    assert render_progress([done]).splitlines()[1].endswith(f"{done.score:,.1f}")

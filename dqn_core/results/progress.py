@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,17 +32,22 @@ class RunProgress:
     total_steps: int | None = None
     checkpoint_step: int | None = None  # newest checkpoint (resume point)
     score: float | None = None  # evaluate.csv's mean, else the in-run final evaluation
+    rate: float | None = None  # agent steps/s of metrics.csv's last training row
+    logged_at: float | None = None  # metrics.csv's modification time (seconds since the epoch)
 
 
-def _last_step(metrics: Path) -> int | None:
+def _last_step(metrics: Path) -> tuple[int | None, float | None]:
+    """The last agent step in ``metrics`` and the last training rate logged (steps/s)."""
     if not metrics.is_file():
-        return None
-    last = None
+        return None, None
+    last, rate = None, None
     with metrics.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if (row.get("step") or "").isdigit():
                 last = int(row["step"])
-    return last
+            if row.get("train/steps_per_second"):
+                rate = float(row["train/steps_per_second"])
+    return last, rate
 
 
 def _mean_score(path: Path) -> float | None:
@@ -58,9 +64,11 @@ def run_progress(run_dir: Path, run_id: str) -> RunProgress:
         return RunProgress(run_id, "not started")
     total = load_run_config(run_dir / "config.yaml").train.total_steps
     checkpoint = max(scan(run_dir / "checkpoints").values(), default=None)
-    step = _last_step(run_dir / "metrics.csv")
+    metrics = run_dir / "metrics.csv"
+    step, rate = _last_step(metrics)
     if not (run_dir / "summary.json").is_file():  # written last: not finished
-        return RunProgress(run_id, "training", step, total, checkpoint)
+        logged_at = metrics.stat().st_mtime if metrics.is_file() else None
+        return RunProgress(run_id, "training", step, total, checkpoint, None, rate, logged_at)
     # A `dqn evaluate` of a part-trained run (evaluate.csv written before summary.json)
     # is not the run's final evaluation, hence the order of these checks.
     evaluated = _mean_score(run_dir / "evaluate.csv")
@@ -97,17 +105,45 @@ def suite_progress(results_dir: Path, suite_config: Path | None = None) -> list[
     return [run_progress(runs_root / r, r) for r in ids]
 
 
-def render_progress(rows: list[RunProgress]) -> str:
-    """A text table, furthest runs first, and a count of each state."""
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _training_note(r: RunProgress, now: float) -> str:
+    """``17.8 steps/s, ~1 h 32 min left; last logged 2 min ago`` (the parts that are known)."""
+    parts = []
+    if r.rate and r.step is not None and r.total_steps:
+        left = max(r.total_steps - r.step, 0) / r.rate
+        parts.append(f"{r.rate:.1f} steps/s, ~{_duration(left)} of training left")
+    if r.logged_at is not None:
+        parts.append(f"last logged {_duration(max(now - r.logged_at, 0.0))} ago")
+    return "; ".join(parts)
+
+
+def render_progress(rows: list[RunProgress], now: float | None = None) -> str:
+    """A text table, furthest runs first, and a count of each state.
+
+    A part-trained run's last column gives its last logged rate, the training
+    time that rate leaves, and how long ago ``metrics.csv`` was written (a run
+    that stopped keeps its state; only this age tells it from one still going).
+    """
+    now = time.time() if now is None else now
     order = {s: i for i, s in enumerate(STATES)}
     rows = sorted(rows, key=lambda r: (order[r.state], r.run_id))
     width = max(len("run"), *(len(r.run_id) for r in rows))
-    lines = [f"{'run':<{width}}  {'state':<11}  {'agent steps':>17}  {'checkpoint':>10}  score"]
+    head = f"{'run':<{width}}  {'state':<11}  {'agent steps':>17}  {'checkpoint':>10}"
+    lines = [f"{head}  score or progress"]
     for r in rows:
         steps = f"{r.step:,} / {r.total_steps:,}" if r.step is not None and r.total_steps else ""
         ckpt = f"{r.checkpoint_step:,}" if r.checkpoint_step is not None else ""
-        score = f"{r.score:,.1f}" if r.score is not None else ""
-        lines.append(f"{r.run_id:<{width}}  {r.state:<11}  {steps:>17}  {ckpt:>10}  {score}")
+        last = f"{r.score:,.1f}" if r.score is not None else ""
+        if r.state == "training":
+            last = _training_note(r, now)
+        line = f"{r.run_id:<{width}}  {r.state:<11}  {steps:>17}  {ckpt:>10}  {last}"
+        lines.append(line.rstrip())
     counts = [f"{sum(r.state == s for r in rows)} {s}" for s in STATES]
     lines.append(f"{len(rows)} runs: " + ", ".join(counts))
     return "\n".join(lines)
