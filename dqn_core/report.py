@@ -132,6 +132,24 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _runs_line(runs: pd.DataFrame, finished: int, cfg: dict[str, Any]) -> str:
+    """``- runs: ...``: the runs found and, for a suite made only in part, what it plans."""
+    presets = ", ".join(sorted(runs["preset"].unique()))
+    seeds = ", ".join(str(s) for s in sorted(runs["seed"].unique()))
+    games = runs["game"].nunique()
+    head = f"- runs: {len(runs)} ({finished} finished)"
+    plan = [cfg.get(k) for k in ("presets", "games", "seeds")]
+    if all(isinstance(v, list) and v for v in plan):
+        planned = len(plan[0]) * len(plan[1]) * len(plan[2])
+        if len(runs) < planned:  # a suite that grows run by run: say how far it is
+            return (
+                f"{head} of the {planned:,} the suite plans ({len(plan[0])} preset(s) x "
+                f"{len(plan[1])} games x {len(plan[2])} seeds): {presets} on {games} "
+                f"game(s), seeds {seeds}"
+            )
+    return f"{head} = presets {presets} x {games} games x seeds {seeds}"
+
+
 def _read_md(tables_dir: Path, name: str) -> str:
     path = tables_dir / f"{name}.md"
     return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
@@ -184,9 +202,7 @@ def write_report(results_dir: Path, suite_config: dict[str, Any] | None = None) 
     finished = int(runs["finished"].sum())
     wall = runs["wall_time_s"].sum(min_count=1)
     lines += [
-        f"- runs: {len(runs)} ({finished} finished) = presets "
-        f"{', '.join(sorted(runs['preset'].unique()))} x {runs['game'].nunique()} games x "
-        f"seeds {', '.join(str(s) for s in sorted(runs['seed'].unique()))}",
+        _runs_line(runs, finished, cfg if isinstance(cfg, dict) else {}),
         "- protocols and frame budgets: "
         + ", ".join(
             f"{p} at {frames_label(b)} frames"

@@ -76,6 +76,13 @@ def test_report_builds_missing_tables_and_figures_and_links_them(smoke: Path) ->
     assert "- not recorded (older runs): 4 run(s)" in text
 
 
+def test_a_suite_made_in_part_says_how_many_runs_it_plans(smoke: Path) -> None:
+    plan = {**SUITE_CONFIG, "games": ["Pong", "Breakout", "Boxing"], "seeds": [0, 1, 2]}
+    text = report.write_report(smoke, plan).read_text()
+    line = "- runs: 4 (4 finished) of the 9 the suite plans (1 preset(s) x 3 games x 3 seeds):"
+    assert f"{line} nature-dqn on 2 game(s), seeds 0, 1" in text
+
+
 def test_report_names_the_commit_of_each_run(smoke: Path) -> None:
     for seed, commit in ((0, "a" * 40), (1, "b" * 40)):
         path = smoke / "runs" / "nature-dqn" / "Pong" / f"seed{seed}" / "summary.json"
