@@ -139,12 +139,13 @@ def _runs_line(runs: pd.DataFrame, finished: int, cfg: dict[str, Any]) -> str:
     games = runs["game"].nunique()
     head = f"- runs: {len(runs)} ({finished} finished)"
     plan = [cfg.get(k) for k in ("presets", "games", "seeds")]
-    if all(isinstance(v, list) and v for v in plan):
-        planned = len(plan[0]) * len(plan[1]) * len(plan[2])
+    sizes = [len(v) for v in plan if isinstance(v, list) and v]
+    if len(sizes) == 3:
+        planned = sizes[0] * sizes[1] * sizes[2]
         if len(runs) < planned:  # a suite that grows run by run: say how far it is
             return (
-                f"{head} of the {planned:,} the suite plans ({len(plan[0])} preset(s) x "
-                f"{len(plan[1])} games x {len(plan[2])} seeds): {presets} on {games} "
+                f"{head} of the {planned:,} the suite plans ({sizes[0]} preset(s) x "
+                f"{sizes[1]} games x {sizes[2]} seeds): {presets} on {games} "
                 f"game(s), seeds {seeds}"
             )
     return f"{head} = presets {presets} x {games} games x seeds {seeds}"
