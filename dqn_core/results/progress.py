@@ -113,7 +113,7 @@ def _duration(seconds: float) -> str:
 
 
 def _training_note(r: RunProgress, now: float) -> str:
-    """``17.8 steps/s, ~1 h 32 min left; last logged 2 min ago`` (the parts that are known)."""
+    """``17.8 steps/s, ~1 h 32 min of training left; last logged 2 min ago`` (parts known)."""
     parts = []
     if r.rate and r.step is not None and r.total_steps:
         left = max(r.total_steps - r.step, 0) / r.rate
