@@ -139,12 +139,14 @@ def _runs_line(runs: pd.DataFrame, finished: int, cfg: dict[str, Any]) -> str:
     games = runs["game"].nunique()
     head = f"- runs: {len(runs)} ({finished} finished)"
     plan = [cfg.get(k) for k in ("presets", "games", "seeds")]
-    sizes = [len(v) for v in plan if isinstance(v, list) and v]
-    if len(sizes) == 3:
-        planned = sizes[0] * sizes[1] * sizes[2]
-        if len(runs) < planned:  # a suite that grows run by run: say how far it is
+    lists = [v for v in plan if isinstance(v, list) and v]
+    if len(lists) == 3:
+        planned = {(str(p), str(g), str(s)) for p in lists[0] for g in lists[1] for s in lists[2]}
+        found = {(str(p), str(g), str(s)) for p, g, s in runs[["preset", "game", "seed"]].values}
+        if planned - found:  # a suite that grows run by run: say how far it is
+            sizes = [len(v) for v in lists]
             return (
-                f"{head} of the {planned:,} the suite plans ({sizes[0]} preset(s) x "
+                f"{head} of the {len(planned):,} the suite plans ({sizes[0]} preset(s) x "
                 f"{sizes[1]} games x {sizes[2]} seeds): {presets} on {games} "
                 f"game(s), seeds {seeds}"
             )

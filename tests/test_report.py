@@ -83,6 +83,16 @@ def test_a_suite_made_in_part_says_how_many_runs_it_plans(smoke: Path) -> None:
     assert f"{line} nature-dqn on 2 game(s), seeds 0, 1" in text
 
 
+def test_a_suite_with_runs_outside_its_plan_still_counts_the_planned_ones_missing(
+    smoke: Path,
+) -> None:
+    # Four runs found, four planned, but only two of the planned ones are among them.
+    plan = {**SUITE_CONFIG, "seeds": [0, 2]}
+    text = report.write_report(smoke, plan).read_text()
+    line = "- runs: 4 (4 finished) of the 4 the suite plans (1 preset(s) x 2 games x 2 seeds):"
+    assert f"{line} nature-dqn on 2 game(s), seeds 0, 1" in text
+
+
 def test_report_names_the_commit_of_each_run(smoke: Path) -> None:
     for seed, commit in ((0, "a" * 40), (1, "b" * 40)):
         path = smoke / "runs" / "nature-dqn" / "Pong" / f"seed{seed}" / "summary.json"

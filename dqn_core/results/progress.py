@@ -36,7 +36,7 @@ class RunProgress:
     logged_at: float | None = None  # metrics.csv's modification time (seconds since the epoch)
 
 
-def _last_step(metrics: Path) -> tuple[int | None, float | None]:
+def _last_step_and_rate(metrics: Path) -> tuple[int | None, float | None]:
     """The last agent step in ``metrics`` and the last training rate logged (steps/s)."""
     if not metrics.is_file():
         return None, None
@@ -65,7 +65,7 @@ def run_progress(run_dir: Path, run_id: str) -> RunProgress:
     total = load_run_config(run_dir / "config.yaml").train.total_steps
     checkpoint = max(scan(run_dir / "checkpoints").values(), default=None)
     metrics = run_dir / "metrics.csv"
-    step, rate = _last_step(metrics)
+    step, rate = _last_step_and_rate(metrics)
     if not (run_dir / "summary.json").is_file():  # written last: not finished
         logged_at = metrics.stat().st_mtime if metrics.is_file() else None
         return RunProgress(run_id, "training", step, total, checkpoint, None, rate, logged_at)
