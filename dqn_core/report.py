@@ -22,8 +22,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from dqn_core.config import ConfigError
 from dqn_core.plots import plot_suite
 from dqn_core.results import aggregate_suite, frames_label, load_suite, reference
+from dqn_core.results.progress import suite_plan
 
 __all__ = ["PACKAGES", "package_versions", "write_report"]
 
@@ -138,18 +140,18 @@ def _runs_line(runs: pd.DataFrame, finished: int, cfg: dict[str, Any]) -> str:
     seeds = ", ".join(str(s) for s in sorted(runs["seed"].unique()))
     games = runs["game"].nunique()
     head = f"- runs: {len(runs)} ({finished} finished)"
-    plan = [cfg.get(k) for k in ("presets", "games", "seeds")]
-    lists = [v for v in plan if isinstance(v, list) and v]
-    if len(lists) == 3:
-        planned = {(str(p), str(g), str(s)) for p in lists[0] for g in lists[1] for s in lists[2]}
-        found = {(str(p), str(g), str(s)) for p, g, s in runs[["preset", "game", "seed"]].values}
-        if planned - found:  # a suite that grows run by run: say how far it is
-            sizes = [len(v) for v in lists]
-            return (
-                f"{head} of the {len(planned):,} the suite plans ({sizes[0]} preset(s) x "
-                f"{sizes[1]} games x {sizes[2]} seeds): {presets} on {games} "
-                f"game(s), seeds {seeds}"
-            )
+    try:
+        planned = set(suite_plan(cfg))
+    except ConfigError:  # a hand-made results folder: no plan to compare with
+        planned = set()
+    found = {(str(p), str(g), str(s)) for p, g, s in runs[["preset", "game", "seed"]].values}
+    if planned - found:  # a suite that grows run by run: say how far it is
+        sizes = [len({run[i] for run in planned}) for i in range(3)]
+        return (
+            f"{head} of the {len(planned):,} the suite plans ({sizes[0]} preset(s) x "
+            f"{sizes[1]} games x {sizes[2]} seeds): {presets} on {games} "
+            f"game(s), seeds {seeds}"
+        )
     return f"{head} = presets {presets} x {games} games x seeds {seeds}"
 
 

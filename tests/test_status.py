@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dqn_core.cli import main
-from dqn_core.config import load_config
+from dqn_core.config import ConfigError, load_config
 from dqn_core.experiment import evaluate_run, train
-from dqn_core.results.progress import render_progress, suite_progress
+from dqn_core.results.progress import render_progress, suite_plan, suite_progress
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,23 @@ def test_bad_input_is_named(suite: Path, tmp_path: Path, capsys) -> None:
     bad.write_text("games: [Pong]\n")
     assert main(["status", str(suite), "--suite-config", str(bad)]) == 2
     assert "needs presets, games and seeds" in capsys.readouterr().err
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("presets: [cartpole]\ngames: []\nseeds: [0]\n")
+    assert main(["status", str(suite), "--suite-config", str(empty)]) == 2
+    assert f"{empty}: needs presets" in capsys.readouterr().err
+
+
+def test_the_plan_is_presets_x_games_x_seeds_as_strings() -> None:
+    cfg = {"presets": ["a", "b"], "games": ["Pong"], "seeds": [0, 1]}
+    assert suite_plan(cfg) == [
+        ("a", "Pong", "0"),
+        ("a", "Pong", "1"),
+        ("b", "Pong", "0"),
+        ("b", "Pong", "1"),
+    ]
+    for bad in ({}, [], {"presets": ["a"], "games": ["Pong"], "seeds": 0}):
+        with pytest.raises(ConfigError, match="needs presets, games and seeds"):
+            suite_plan(bad)
 
 
 def test_a_part_trained_run_shows_its_rate_time_left_and_last_log(suite: Path) -> None:

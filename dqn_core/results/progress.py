@@ -81,14 +81,22 @@ def run_progress(run_dir: Path, run_id: str) -> RunProgress:
     )
 
 
+def suite_plan(cfg: object) -> list[tuple[str, str, str]]:
+    """``(preset, game, seed)`` for each run a suite config plans: presets x games x seeds."""
+    lists = [cfg.get(k) if isinstance(cfg, dict) else None for k in ("presets", "games", "seeds")]
+    if not all(isinstance(v, list) and v for v in lists):
+        raise ConfigError("needs presets, games and seeds lists, none of them empty")
+    presets, games, seeds = (v for v in lists if isinstance(v, list))
+    return [(str(p), str(g), str(s)) for p in presets for g in games for s in seeds]
+
+
 def planned_runs(suite_config: Path) -> list[str]:
     """The run ids a suite file plans: its presets x games x seeds."""
-    cfg = load_yaml(suite_config)
     try:
-        presets, games, seeds = cfg["presets"], cfg["games"], cfg["seeds"]
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{suite_config}: needs presets, games and seeds lists") from exc
-    return [f"{p}/{g}/seed{s}" for p in presets for g in games for s in seeds]
+        plan = suite_plan(load_yaml(suite_config))
+    except ConfigError as exc:
+        raise ConfigError(f"{suite_config}: {exc}") from exc
+    return [f"{p}/{g}/seed{s}" for p, g, s in plan]
 
 
 def suite_progress(results_dir: Path, suite_config: Path | None = None) -> list[RunProgress]:
