@@ -1,4 +1,4 @@
-"""Does another ALE build play the same game frame for frame? For Finding 8 (the emulator).
+"""Does another ALE build, or another ROM, play the same game frame for frame? For Findings 8 and 9.
 
 Plays evaluation episodes through the harness's own environment (ale-py, the
 run's protocol and wrappers) and records every call that reaches the emulator:
@@ -8,7 +8,13 @@ the game-over flag, the 128 bytes of console RAM and the grayscale screen. The
 second ALE is the ``ale_python_interface`` of an atari-py source tree
 (``--old-ale``; atari-py 0.2.6 holds ALE v0.6.0, which Dopamine's 2021 runs
 used), or by default a fresh ale-py instance, which must match exactly (the
-check of the check).
+check of the check). ``--rom`` (repeatable) names the other ALE's ROM files:
+ale-py loads any file named as the game's ROM (``demon_attack.bin``), so a
+second ale-py with another dump isolates the ROM from the emulator.
+``--reset-states N`` plays nothing: it counts the console RAMs that follow N
+resets for each ``random_seed`` 1-10 in ale-py and in the other ALE (the
+emulator's only random draw without sticky actions is the console timer at
+reset).
 
 The episodes are played by a run's checkpoint (``--checkpoint``, the greedy
 policy at the run's evaluation epsilon, so that the frames reach the waves a
