@@ -110,6 +110,22 @@ def train(
     return train_run(config, Path(run_dir), sink=sink, normalizer=game_hns, quiet=quiet)
 
 
+def trained_learner(
+    config: RunConfig,
+    state: Mapping[str, Any],
+    obs_shape: tuple[int, ...],
+    num_actions: int,
+) -> Learner:
+    """The learner a checkpoint's ``state`` holds, on the CPU, its online network in eval mode.
+
+    ``dqn evaluate`` acts with it, and so do the probes in ``scripts/``.
+    """
+    learner = Learner(config, obs_shape, num_actions, torch.device("cpu"), Seeds(config.seed))
+    learner.load_state_dict(state["learner"])
+    learner.online.eval()
+    return learner
+
+
 def evaluate_run(
     run_dir: Path,
     *,
@@ -159,12 +175,8 @@ def evaluate_run(
     flushed_before = configure_cpu(config.train)
     try:
         probe = make_vec_env(config, 1, int_seed(config.seed, "probe"))
-        learner = Learner(
-            config, probe.obs_shape, probe.num_actions, torch.device("cpu"), Seeds(config.seed)
-        )
+        learner = trained_learner(config, state, probe.obs_shape, probe.num_actions)
         probe.close()
-        learner.load_state_dict(state["learner"])
-        learner.online.eval()
         step = int(state["step"])
         log.info(
             "dqn evaluate of the step-%d checkpoint (%s): %d episodes, at most %d agent steps",

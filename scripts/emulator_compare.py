@@ -277,17 +277,14 @@ def main() -> None:
         ap.error(f"{args.run_dir} has no config.yaml (not a dqn-harness run directory)")
     if args.old_ale is not None and not (args.old_ale / "ale_python_interface.py").is_file():
         ap.error(f"--old-ale: {args.old_ale} has no ale_python_interface.py (atari-py's package)")
-    import torch
-
     from dqn_core.envs.games import resolve_game
     from dqn_core.experiment import (
         CheckpointManager,
-        Learner,
-        Seeds,
         configure_cpu,
         int_seed,
         load_run_config,
         make_vec_env,
+        trained_learner,
     )
 
     config = load_run_config(args.run_dir / "config.yaml")
@@ -330,11 +327,7 @@ def main() -> None:
         manager = CheckpointManager(
             args.run_dir / "checkpoints", keep=config.train.keep_checkpoints
         )
-        learner = Learner(
-            config, env.obs_shape, env.num_actions, torch.device("cpu"), Seeds(config.seed)
-        )
-        learner.load_state_dict(manager.load(ckpt)["learner"])
-        learner.online.eval()
+        learner = trained_learner(config, manager.load(ckpt), env.obs_shape, env.num_actions)
         epsilon = config.eval.epsilon
         policy = lambda obs: learner.act(obs, epsilon, rng)  # noqa: E731
     gym_env = env.envs[0]  # type: ignore[attr-defined]

@@ -74,16 +74,13 @@ def play_lives(
 
 
 def main() -> None:
-    import torch
-
     from dqn_core.experiment import (
         CheckpointManager,
-        Learner,
-        Seeds,
         configure_cpu,
         int_seed,
         load_run_config,
         make_vec_env,
+        trained_learner,
     )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -113,11 +110,7 @@ def main() -> None:
     state = manager.load(ckpt)
     configure_cpu(config.train)
     env = make_vec_env(config, 1, int_seed(config.seed, "lives_probe", args.seed), evaluation=True)
-    learner = Learner(
-        config, env.obs_shape, env.num_actions, torch.device("cpu"), Seeds(config.seed)
-    )
-    learner.load_state_dict(state["learner"])
-    learner.online.eval()
+    learner = trained_learner(config, state, env.obs_shape, env.num_actions)
     names = env.action_meanings
     watch = names.index(args.watch) if args.watch in names else None
     rng = np.random.default_rng(args.seed)

@@ -88,3 +88,21 @@ def test_progress_lines_wait_for_their_period(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.INFO, logger="dqn_core.run.evaluate"):
         evaluate_policy(always_left, cfg, index=0, episodes=3, max_steps=1000)
     assert not caplog.records  # default period 60 s: a short evaluation stays quiet
+
+
+def test_trained_learner_acts_as_the_learner_whose_state_it_was_given() -> None:
+    import torch
+
+    from dqn_core.agent.learner import Learner
+    from dqn_core.experiment import trained_learner
+    from dqn_core.seeding import Seeds
+
+    cfg = load_config("cartpole")
+    source = Learner(cfg, (4,), 2, torch.device("cpu"), Seeds(7))  # another seed: other weights
+    loaded = trained_learner(cfg, {"learner": source.state_dict()}, (4,), 2)
+    fresh = Learner(cfg, (4,), 2, torch.device("cpu"), Seeds(cfg.seed))
+    obs = torch.randn(5, 4)
+    with torch.no_grad():
+        assert torch.equal(loaded.online(obs), source.online(obs))
+        assert not torch.equal(fresh.online(obs), source.online(obs))
+    assert not loaded.online.training
