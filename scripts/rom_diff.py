@@ -9,11 +9,16 @@ differ. For each game whose ROM differs, ``--episodes`` random-action episodes
 are played through the harness's ``atari100k`` environment (ale-py's ROM) and
 replayed frame by frame on a second ale-py loaded with ``ROM_DIR``'s ROM
 (``scripts/emulator_compare.py``): the frames that differ, and in what
-(reward, lives, game over, console RAM, screen).
+(reward, lives, game over, console RAM, screen). With ``--scores N``, each
+differing game also plays N uniform-random episodes on each ROM through the
+harness (``env.roms_dir``; the ``atari100k`` evaluation settings, the same seeds),
+printed beside the random score that human-normalised tables use.
 
 Usage, from the repository root::
 
     python scripts/rom_diff.py /tmp/atari-py-0.2.6/atari_py/atari_roms --episodes 3
+    python scripts/rom_diff.py /tmp/atari-py-0.2.6/atari_py/atari_roms --episodes 0 \
+        --scores 30 --games Amidar Assault BankHeist BattleZone Krull
 """
 
 from __future__ import annotations
@@ -70,6 +75,33 @@ def random_play_comparison(game: str, rom: Path, episodes: int, seed: int = 0) -
     return replay(recorder.events, recorder.frames, fresh_ale_py(), str(rom))
 
 
+def random_scores(game: str, roms_dir: Path | None, episodes: int, seed: int = 0) -> list[float]:
+    """Scores of uniform-random play (``atari100k`` evaluation settings) on ``roms_dir``'s ROM.
+
+    ``roms_dir`` None: ale-py's ROM. The same ``seed`` gives the same no-op
+    starts and action draws on either ROM.
+    """
+    from dqn_core.config import load_config
+    from dqn_core.envs import make_vec_env
+
+    sets = [f"env.game={game}"] + ([f"env.roms_dir={roms_dir}"] if roms_dir else [])
+    env = make_vec_env(load_config("der", sets=sets), 1, seed, evaluation=True)
+    rng = np.random.default_rng(seed)
+    try:
+        return [
+            play(env, lambda obs: rng.integers(0, env.num_actions, size=1), 27_000)[1]
+            for _ in range(episodes)
+        ]
+    finally:
+        env.close()
+
+
+def _mean_se(scores: list[float]) -> str:
+    a = np.asarray(scores, dtype=float)
+    se = a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else float("nan")
+    return f"{a.mean():,.1f} ± {se:,.1f}"
+
+
 def main() -> None:
     from dqn_core.envs.games import ATARI100K_GAMES
 
@@ -77,12 +109,16 @@ def main() -> None:
     ap.add_argument("rom_dir", type=Path, help="a directory of ROMs named as ale-py names them")
     ap.add_argument("--games", nargs="+", default=list(ATARI100K_GAMES))
     ap.add_argument("--episodes", type=int, default=2, help="random episodes a differing game")
+    ap.add_argument(
+        "--scores", type=int, default=0, help="random-play episodes a differing game and ROM"
+    )
     args = ap.parse_args()
     if not args.rom_dir.is_dir():
         ap.error(f"{args.rom_dir} is not a directory")
     print("| game | ale-py MD5 | other MD5 | bytes differing | random play: frames differing |")
     print("| --- | --- | --- | ---: | --- |")
     same = 0
+    differing: list[str] = []
     for game in args.games:
         pair = rom_pair(game, args.rom_dir)
         if pair.theirs is None:
@@ -91,6 +127,7 @@ def main() -> None:
         if not pair.differs:
             same += 1
             continue
+        differing.append(game)
         play_note = ""
         if args.episodes > 0:
             out = random_play_comparison(game, pair.theirs, args.episodes)
@@ -101,6 +138,18 @@ def main() -> None:
             f"| {play_note} |"
         )
     print(f"\n{same} of {len(args.games)} games: the same ROM, byte for byte.")
+    if args.scores > 0 and differing:
+        from dqn_core.envs.games import resolve_game
+        from dqn_core.results.reference import normalizer
+
+        print(f"\nUniform-random play, {args.scores} episodes a ROM (mean ± standard error):\n")
+        print("| game | ale-py's ROM | other ROM | random score of the HNS tables |")
+        print("| --- | ---: | ---: | ---: |")
+        for game in differing:
+            ours = random_scores(game, None, args.scores)
+            theirs = random_scores(game, args.rom_dir, args.scores)
+            random_score = normalizer(resolve_game(game).key)[0]
+            print(f"| {game} | {_mean_se(ours)} | {_mean_se(theirs)} | {random_score:,.1f} |")
 
 
 if __name__ == "__main__":

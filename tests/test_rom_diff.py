@@ -10,7 +10,7 @@ import ale_py.roms
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from rom_diff import random_play_comparison, rom_pair  # noqa: E402
+from rom_diff import random_play_comparison, random_scores, rom_pair  # noqa: E402
 
 
 def copy_rom(rom_id: str, to: Path, patch: dict[int, int] | None = None) -> Path:
@@ -42,6 +42,14 @@ def test_demon_attack_without_its_wave_84_hang_plays_the_same(tmp_path: Path) ->
     rom = copy_rom("demon_attack", tmp_path, {0x482: 0xEA, 0x483: 0xEA})
     out = random_play_comparison("DemonAttack", rom, episodes=1)
     assert out.frames > 500 and out.differing == 0
+
+
+def test_random_scores_on_a_copy_are_ale_pys_scores(tmp_path: Path) -> None:
+    copy_rom("breakout", tmp_path)
+    ours = random_scores("Breakout", None, episodes=2, seed=4)
+    assert len(ours) == 2 and all(s >= 0 for s in ours)
+    assert random_scores("Breakout", tmp_path, episodes=2, seed=4) == ours
+    assert random_scores("Breakout", None, episodes=2, seed=5) != ours
 
 
 def test_the_script_needs_a_directory(tmp_path: Path) -> None:

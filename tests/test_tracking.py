@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -18,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import ale_py.roms
 import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (imported once, before forks)
 import pytest
 import torch
@@ -287,6 +289,8 @@ def test_tracker_records_a_run_with_tags_params_config_and_metrics(
     assert tags["config_hash"] == config.config_hash()
     assert tags["version.torch"] == torch.__version__ and tags["version.mlflow"]
     assert "git_commit" in tags and tags["cpu"] == cpu_description()
+    pong = ale_py.roms.get_rom_path("pong")
+    assert pong is not None and tags["rom_md5"] == hashlib.md5(pong.read_bytes()).hexdigest()
     # Params: the resolved config, without the settings this run does not use.
     params = run.data.params
     flat = config.flatten()

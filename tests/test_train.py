@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import ale_py.roms
 import numpy as np
 import pytest
 import torch
@@ -321,6 +323,9 @@ def test_sigkill_then_resume_is_continuous_and_mlflow_matches(tmp_path):
     # The final score (raw and HNS) is a metric of the run and of its one model,
     # named after the run; the run's small files are artifacts.
     summary = json.loads((run_dir / "summary.json").read_text())
+    pong = ale_py.roms.get_rom_path("pong")
+    assert pong is not None and summary["rom_md5"] == hashlib.md5(pong.read_bytes()).hexdigest()
+    assert run.data.tags["rom_md5"] == summary["rom_md5"]
     assert run.data.metrics["final/score"] == pytest.approx(summary["final_eval_mean"])
     assert run.data.metrics["final/hns"] == pytest.approx(summary["final_hns"])
     assert summary["final_hns"] == pytest.approx(

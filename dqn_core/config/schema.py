@@ -77,6 +77,11 @@ class EnvConfig:
     step_ends_at_life_loss: bool | None = _f(
         None, "a lost life ends the agent step at its frame override"
     )
+    roms_dir: str | None = _f(
+        None,
+        "folder of ROM files named as ale-py's (assault.bin) to play instead of ale-py's own "
+        "(None: ale-py's; python backend only)",
+    )
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,7 @@ HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "train.warmup_policy": "uniform",
     "env.stack_reset_on_life_loss": None,
     "env.step_ends_at_life_loss": None,
+    "env.roms_dir": None,
     "agent.epsilon_decay_start": 0,
     "agent.augmentation": "none",
     "agent.head_hidden": "per_stream",

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
         make_env,
         make_vec_env,
         num_actions,
+        rom_file,
+        rom_md5,
     )
     from dqn_core.envs.protocols import (
         PROTOCOLS,
@@ -110,6 +112,8 @@ _EXPORTS: dict[str, str] = {
     "num_actions": "dqn_core.envs.make",
     "protocol_deviations": "dqn_core.envs.protocols",
     "protocol_settings": "dqn_core.envs.protocols",
+    "rom_file": "dqn_core.envs.make",
+    "rom_md5": "dqn_core.envs.make",
 }
 
 __all__ = [
@@ -138,6 +142,8 @@ __all__ = [
     "num_actions",
     "protocol_deviations",
     "protocol_settings",
+    "rom_file",
+    "rom_md5",
 ]
 
 

@@ -8,11 +8,17 @@ or :func:`make_classic_env` for CartPole); :func:`make_vec_env` builds
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import logging
+from pathlib import Path
 from typing import Any, cast
 
 import ale_py
 import ale_py.roms
 import gymnasium as gym
+from ale_py.env import AtariEnv
 from gymnasium import spaces
 
 from dqn_core.config import ConfigError, RunConfig
@@ -33,6 +39,80 @@ from dqn_core.envs.wrappers import (
 from dqn_core.seeding import int_seed
 
 gym.register_envs(ale_py)
+log = logging.getLogger(__name__)
+
+
+def rom_file(game: str | GameInfo, roms_dir: str | Path | None = None) -> Path:
+    """The ROM file a game plays: ale-py's own, or ``roms_dir/<rom_id>.bin``.
+
+    The ALE picks a game's rules (rewards, lives, actions) by the file's name, so
+    another dump of a game (atari-py 0.2.6's, say) must be named as ale-py's.
+
+    Raises:
+        ConfigError: ale-py has no ROM for the game, or ``roms_dir`` has none.
+    """
+    game_info = game if isinstance(game, GameInfo) else resolve_game(game)
+    if roms_dir is None:
+        path = ale_py.roms.get_rom_path(game_info.rom_id)
+        if path is None:
+            raise ConfigError(f"env.game: ale-py has no ROM file for {game_info.name!r}")
+        return Path(path)
+    folder = Path(roms_dir).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"env.roms_dir: {str(roms_dir)!r} is not a folder")
+    path = folder / f"{game_info.rom_id}.bin"
+    if not path.is_file():
+        raise ConfigError(
+            f"env.roms_dir: no {path.name} in {str(roms_dir)!r} (the ALE goes by the file "
+            f"name: {game_info.name}'s ROM must be named {path.name})"
+        )
+    path = path.resolve()
+    _warn_if_other_dump(game_info.name, str(path), str(rom_file(game_info)))
+    return path
+
+
+@functools.cache
+def _warn_if_other_dump(game: str, path: str, ale_pys: str) -> None:
+    """Say once a process that a game plays another dump than the ALE supports."""
+    ours, theirs = (hashlib.md5(Path(p).read_bytes()).hexdigest() for p in (ale_pys, path))
+    if ours != theirs:
+        log.warning(
+            "env.roms_dir: %s plays %s (MD5 %s), not the dump the ALE supports (MD5 %s). "
+            "The emulator takes a cartridge's properties (controllers, screen lines) from "
+            "Stella's catalogue by MD5, and another dump can be a PAL or a bootleg edition "
+            "(docs/atari100k.md, Finding 9)",
+            game,
+            path,
+            theirs,
+            ours,
+        )
+
+
+def rom_md5(config: RunConfig) -> str | None:
+    """MD5 of the ROM file the run's game plays (None: a classic-control env).
+
+    Recorded with every run: the ROM set is part of what a score was measured on
+    (atari-py 0.2.6 shipped other dumps than ale-py for 10 of the 26 Atari-100k
+    games: docs/atari100k.md, Finding 9).
+    """
+    if is_classic(config.env.game):
+        return None
+    return hashlib.md5(rom_file(config.env.game, config.env.roms_dir).read_bytes()).hexdigest()
+
+
+class RomFileAtariEnv(AtariEnv):
+    """ale-py's ``AtariEnv`` playing a given ROM file instead of ale-py's own."""
+
+    def __init__(self, *, rom_path: str | Path, **kwargs: Any) -> None:
+        self._rom_path = str(rom_path)  # read by load_game, which __init__ calls
+        super().__init__(**kwargs)
+
+    def load_game(self) -> None:
+        self.ale.loadROM(self._rom_path)
+        if self._game_mode is not None:
+            self.ale.setMode(self._game_mode)
+        if self._game_difficulty is not None:
+            self.ale.setDifficulty(self._game_difficulty)
 
 
 def make_atari_env(
@@ -41,6 +121,7 @@ def make_atari_env(
     seed: int,
     *,
     render_mode: str | None = None,
+    roms_dir: str | Path | None = None,
 ) -> gym.Env:
     """The Python wrapper stack for one Atari game under explicit settings.
 
@@ -56,6 +137,8 @@ def make_atari_env(
         seed: in [0, 2**31); seeds the ALE (sticky actions) and the no-op
             generator at the first reset.
         render_mode: ``"rgb_array"`` to render full-colour frames (videos).
+        roms_dir: play ``roms_dir/<rom_id>.bin`` instead of ale-py's ROM
+            (see :func:`rom_file`).
 
     Returns:
         A gymnasium env with observation space ``Box(0, 255, (stack, 84, 84),
@@ -71,8 +154,16 @@ def make_atari_env(
     if not settings.is_atari or settings.screen_size is None:
         raise ConfigError(f"env.protocol: {settings.protocol!r} is not an Atari protocol")
     _validate_settings(settings)
+    spec: str | gym.envs.registration.EnvSpec = game_info.gym_id
+    extra: dict[str, Any] = {}
+    if roms_dir is not None:
+        spec = dataclasses.replace(
+            gym.spec(game_info.gym_id), entry_point=f"{__name__}:{RomFileAtariEnv.__name__}"
+        )
+        extra["rom_path"] = rom_file(game_info, roms_dir)
     env: gym.Env = gym.make(
-        game_info.gym_id,
+        spec,
+        **extra,
         frameskip=1,
         repeat_action_probability=settings.repeat_action_probability,
         full_action_space=settings.full_action_space,
@@ -136,8 +227,12 @@ def make_env(
     """
     settings = protocol_settings(config, evaluation=evaluation)
     if not settings.is_atari:
+        if config.env.roms_dir is not None:
+            raise ConfigError("env.roms_dir: only applies to Atari games")
         return make_classic_env(config.env.game, seed, settings.max_episode_frames)
-    return make_atari_env(config.env.game, settings, seed, render_mode=render_mode)
+    return make_atari_env(
+        config.env.game, settings, seed, render_mode=render_mode, roms_dir=config.env.roms_dir
+    )
 
 
 def make_vec_env(
@@ -168,6 +263,8 @@ def make_vec_env(
     settings = protocol_settings(config, evaluation=evaluation)
     seeds = env_seeds(seed, num_envs)
     if not settings.is_atari:
+        if config.env.roms_dir is not None:
+            raise ConfigError("env.roms_dir: only applies to Atari games")
         if not is_classic(config.env.game):
             raise ConfigError(
                 f"env.game: {config.env.game!r} is not a classic-control env; protocol "
@@ -177,6 +274,10 @@ def make_vec_env(
         return SyncVecEnv(envs, settings)
     game = resolve_game(config.env.game)
     if config.env.backend == "native":
+        if config.env.roms_dir is not None:
+            raise ConfigError(
+                "env.roms_dir: the native backend loads ale-py's own ROMs; use env.backend=python"
+            )
         return NativeVecEnv(
             game,
             settings,
@@ -185,7 +286,8 @@ def make_vec_env(
             num_threads=config.env.num_threads,
             thread_affinity_offset=thread_affinity_offset,
         )
-    return SyncVecEnv([make_atari_env(game, settings, s) for s in seeds], settings)
+    envs = [make_atari_env(game, settings, s, roms_dir=config.env.roms_dir) for s in seeds]
+    return SyncVecEnv(envs, settings)
 
 
 def action_meanings(config: RunConfig) -> list[str]:
@@ -202,11 +304,7 @@ def action_meanings(config: RunConfig) -> list[str]:
             env.close()
     ale = ale_py.ALEInterface()
     ale.setLoggerMode(ale_py.LoggerMode.Error)
-    game = resolve_game(config.env.game)
-    rom_path = ale_py.roms.get_rom_path(game.rom_id)
-    if rom_path is None:
-        raise ConfigError(f"env.game: ale-py has no ROM file for {game.name!r}")
-    ale.loadROM(rom_path)
+    ale.loadROM(str(rom_file(config.env.game, config.env.roms_dir)))
     actions = ale.getLegalActionSet() if settings.full_action_space else ale.getMinimalActionSet()
     return [a.name for a in actions]
 

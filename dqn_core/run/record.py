@@ -21,6 +21,7 @@ from dqn_core import __version__
 from dqn_core.agent.learner import Learner
 from dqn_core.agent.schedules import LinearSchedule
 from dqn_core.config import RunConfig
+from dqn_core.envs import rom_md5
 from dqn_core.fileio import atomic_write_json
 from dqn_core.provenance import cpu_description, git_commit
 from dqn_core.replay import ReplayMemory
@@ -250,6 +251,8 @@ class RecordMixin:
             "git_commit": git_commit()[0],
             # And the CPU it finished on (another CPU gives another trajectory).
             "cpu": cpu_description(),
+            # And the ROM file the game was (another dump can be another game).
+            "rom_md5": rom_md5(cfg),
         }
         hns = self.normalizer(cfg.env.game, mean) if self.normalizer is not None else None
         summary["final_hns"] = hns

@@ -53,6 +53,11 @@ def _run_tags(config: RunConfig, run_dir: Path, device: str | None) -> dict[str,
         "version.python": platform.python_version(),
     }
     tags.update({f"version.{p}": _package_version(p) for p in VERSIONED_PACKAGES})
+    from dqn_core.envs import rom_md5  # envs pulls in the emulator: only when logging
+
+    rom = rom_md5(config)
+    if rom is not None:
+        tags["rom_md5"] = rom
     if commit != "unknown":
         tags["mlflow.source.git.commit"] = commit  # shown by the MLflow UI
     return {k: v[:MAX_TAG_VALUE_LENGTH] for k, v in tags.items()}
@@ -100,6 +105,7 @@ def _unused_fields(config: RunConfig) -> set[str]:
                 "full_action_space",
                 "fire_reset",
                 "frame_skip",
+                "roms_dir",
             )
         }
     if config.env.backend != "native":
