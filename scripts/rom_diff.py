@@ -12,7 +12,11 @@ replayed frame by frame on a second ale-py loaded with ``ROM_DIR``'s ROM
 (reward, lives, game over, console RAM, screen). With ``--scores N``, each
 differing game also plays N uniform-random episodes on each ROM through the
 harness (``env.roms_dir``; the ``atari100k`` evaluation settings, the same seeds),
-printed beside the random score that human-normalised tables use.
+printed beside the random score that human-normalised tables use. A second
+table gives each differing game's screen lines as the ALE plays each dump (250:
+the ALE took it for a PAL cartridge) and, with ``--defprops`` (the ALE source's
+``src/emucore/DefProps.hxx``, in atari-py's sdist or the ALE repository), the
+name and the emulation properties Stella's catalogue gives each dump by its MD5.
 
 Usage, from the repository root::
 
@@ -24,6 +28,7 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +80,54 @@ def random_play_comparison(game: str, rom: Path, episodes: int, seed: int = 0) -
     return replay(recorder.events, recorder.frames, fresh_ale_py(), str(rom))
 
 
+#: The columns of Stella's catalogue (``DefProps.hxx``), and the values a ROM it
+#: does not list gets (``Props.cxx``); the first six name the cartridge.
+PROPERTY_NAMES = (
+    "Cartridge.MD5", "Cartridge.Manufacturer", "Cartridge.ModelNo", "Cartridge.Name",
+    "Cartridge.Note", "Cartridge.Rarity", "Cartridge.Sound", "Cartridge.Type",
+    "Console.LeftDifficulty", "Console.RightDifficulty", "Console.TelevisionType",
+    "Console.SwapPorts", "Controller.Left", "Controller.Right", "Controller.SwapPaddles",
+    "Display.Format", "Display.YStart", "Display.Height", "Display.Phosphor",
+    "Display.PPBlend", "Emulation.HmoveBlanks",
+)  # fmt: skip
+PROPERTY_DEFAULTS = (
+    "", "", "", "Untitled", "", "", "MONO", "AUTO-DETECT", "B", "B", "COLOR", "NO",
+    "JOYSTICK", "JOYSTICK", "NO", "AUTO-DETECT", "34", "210", "NO", "77", "YES",
+)  # fmt: skip
+
+
+def stella_catalogue(defprops: Path) -> dict[str, dict[str, str]]:
+    """Stella's catalogue: MD5 -> the properties it sets (empty fields left out)."""
+    rows = {}
+    for line in defprops.read_text(errors="replace").splitlines():
+        fields = re.findall(r'"((?:[^"\\]|\\.)*)"', line)
+        if len(fields) == len(PROPERTY_NAMES) and re.fullmatch(r"[0-9a-f]{32}", fields[0]):
+            rows[fields[0]] = {n: v for n, v in zip(PROPERTY_NAMES, fields, strict=True) if v}
+    return rows
+
+
+def catalogue_entry(catalogue: dict[str, dict[str, str]], rom_md5: str) -> str:
+    """A dump's name in the catalogue and the emulation properties it sets otherwise than
+    the defaults (a dump it does not list plays with the defaults)."""
+    entry = catalogue.get(rom_md5)
+    if entry is None:
+        return "not listed: the defaults"
+    defaults = dict(zip(PROPERTY_NAMES, PROPERTY_DEFAULTS, strict=True))
+    changed = [
+        f"{name} {value}"
+        for name, value in entry.items()
+        if PROPERTY_NAMES.index(name) >= 6 and value != defaults[name]
+    ]
+    return entry.get("Cartridge.Name", "?") + (f" ({', '.join(changed)})" if changed else "")
+
+
+def screen_lines(rom: Path) -> int:
+    """Lines of the screen the ALE gives for ``rom`` (210; 250 where it detects PAL)."""
+    ale = fresh_ale_py()
+    ale.loadROM(str(rom))
+    return int(ale.getScreenDims()[0])
+
+
 def random_scores(game: str, roms_dir: Path | None, episodes: int, seed: int = 0) -> list[float]:
     """Scores of uniform-random play (``atari100k`` evaluation settings) on ``roms_dir``'s ROM.
 
@@ -112,6 +165,7 @@ def main() -> None:
     ap.add_argument(
         "--scores", type=int, default=0, help="random-play episodes a differing game and ROM"
     )
+    ap.add_argument("--defprops", type=Path, help="Stella's catalogue, the ALE's DefProps.hxx")
     args = ap.parse_args()
     if not args.rom_dir.is_dir():
         ap.error(f"{args.rom_dir} is not a directory")
@@ -138,6 +192,22 @@ def main() -> None:
             f"| {play_note} |"
         )
     print(f"\n{same} of {len(args.games)} games: the same ROM, byte for byte.")
+    if differing:
+        catalogue = stella_catalogue(args.defprops) if args.defprops else None
+        print("\nThe dumps as the ALE plays them (screen lines: 250 where it detects PAL):\n")
+        header = "| game | screen lines, ale-py's / other |"
+        if catalogue is not None:
+            header += " Stella's catalogue: ale-py's dump | other dump |"
+        print(header)
+        print("| --- | --- |" + (" --- | --- |" if catalogue is not None else ""))
+        for game in differing:
+            pair = rom_pair(game, args.rom_dir)
+            assert pair.theirs is not None
+            row = f"| {game} | {screen_lines(pair.ours)} / {screen_lines(pair.theirs)} |"
+            if catalogue is not None:
+                row += f" {catalogue_entry(catalogue, md5(pair.ours))} |"
+                row += f" {catalogue_entry(catalogue, md5(pair.theirs))} |"
+            print(row)
     if args.scores > 0 and differing:
         from dqn_core.envs.games import resolve_game
         from dqn_core.results.reference import normalizer

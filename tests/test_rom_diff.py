@@ -10,7 +10,14 @@ import ale_py.roms
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from rom_diff import random_play_comparison, random_scores, rom_pair  # noqa: E402
+from rom_diff import (  # noqa: E402
+    catalogue_entry,
+    random_play_comparison,
+    random_scores,
+    rom_pair,
+    screen_lines,
+    stella_catalogue,
+)
 
 
 def copy_rom(rom_id: str, to: Path, patch: dict[int, int] | None = None) -> Path:
@@ -50,6 +57,35 @@ def test_random_scores_on_a_copy_are_ale_pys_scores(tmp_path: Path) -> None:
     assert len(ours) == 2 and all(s >= 0 for s in ours)
     assert random_scores("Breakout", tmp_path, episodes=2, seed=4) == ours
     assert random_scores("Breakout", None, episodes=2, seed=5) != ours
+
+
+def test_stella_catalogue_rows_and_what_a_dump_gets(tmp_path: Path) -> None:
+    # Two rows in DefProps.hxx's layout (21 quoted fields), as the ALE's source has them.
+    empty = ', "", "", "", ""'
+    rows = [
+        '{ "' + "a" * 32 + '", "Parker Bros", "PB5310", "Amidar (1983) (PAL) [!]", "", "Uncommon", '
+        '"", "", "A", "A", "", "", "", "NONE", "", "", "", "", "", "", "" },',
+        '{ "'
+        + "b" * 32
+        + '", "CCE", "", "Road Runner (CCE)", "", ""'
+        + empty * 2
+        + ', "", "", "20", "", "", "", "" },',
+    ]
+    (tmp_path / "DefProps.hxx").write_text(
+        "static const char* DefProps[2][21] = {\n" + "\n".join(rows)
+    )
+    catalogue = stella_catalogue(tmp_path / "DefProps.hxx")
+    assert set(catalogue) == {"a" * 32, "b" * 32}
+    assert catalogue_entry(catalogue, "a" * 32) == (
+        "Amidar (1983) (PAL) [!] (Console.LeftDifficulty A, Console.RightDifficulty A, "
+        "Controller.Right NONE)"
+    )
+    assert catalogue_entry(catalogue, "b" * 32) == "Road Runner (CCE) (Display.YStart 20)"
+    assert catalogue_entry(catalogue, "c" * 32) == "not listed: the defaults"
+
+
+def test_screen_lines_of_an_ntsc_rom() -> None:
+    assert screen_lines(Path(str(ale_py.roms.get_rom_path("pong")))) == 210
 
 
 def test_the_script_needs_a_directory(tmp_path: Path) -> None:
