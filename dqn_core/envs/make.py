@@ -46,7 +46,9 @@ def rom_file(game: str | GameInfo, roms_dir: str | Path | None = None) -> Path:
     """The ROM file a game plays: ale-py's own, or ``roms_dir/<rom_id>.bin``.
 
     The ALE picks a game's rules (rewards, lives, actions) by the file's name, so
-    another dump of a game (atari-py 0.2.6's, say) must be named as ale-py's.
+    another dump of a game (atari-py 0.2.6's, say) must be named as ale-py's, and
+    must be that game: another game's ROM under the name can hang the emulator
+    while it loads (Pong's as ``breakout.bin`` does, waiting for Breakout's start).
 
     Raises:
         ConfigError: ale-py has no ROM for the game, or ``roms_dir`` has none.
