@@ -213,11 +213,13 @@ def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test(
         key = game_key(str(game))
         pubs[key] = published.loc[published["game"] == key, "score"].to_numpy(float)
         ours[key] = scores
+        # "Game 1,234.5 (percentile 60" or "Game 1.0, 2,345.6 and 7.5 (percentiles 9, 80 and 69"
         m = re.search(
-            rf"{game} ([\d,.-]+(?: and [\d,.-]+)*) \(percentiles? (\d+(?: and \d+)*)", row
+            rf"{game} ((?:[\d,.-]+(?:, | and ))*[\d,.-]+) \(percentiles? ((?:\d+(?:, | and ))*\d+)",
+            row,
         )
         assert m, f"README: the atari100k-drq row does not quote {game}"
-        quoted, percentiles = (part.split(" and ") for part in m.groups())
+        quoted, percentiles = (re.split(r", | and ", part) for part in m.groups())
         assert [float(x.replace(",", "")) for x in quoted] == [round(s, 1) for s in scores]
         assert [int(x) for x in percentiles] == [
             round(run_percentile(s, pubs[key])) for s in scores
