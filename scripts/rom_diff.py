@@ -172,7 +172,7 @@ def main() -> None:
     print("| game | ale-py MD5 | other MD5 | bytes differing | random play: frames differing |")
     print("| --- | --- | --- | ---: | --- |")
     same = 0
-    differing: list[str] = []
+    differing: list[RomPair] = []
     for game in args.games:
         pair = rom_pair(game, args.rom_dir)
         if pair.theirs is None:
@@ -181,7 +181,7 @@ def main() -> None:
         if not pair.differs:
             same += 1
             continue
-        differing.append(game)
+        differing.append(pair)
         play_note = ""
         if args.episodes > 0:
             out = random_play_comparison(game, pair.theirs, args.episodes)
@@ -200,10 +200,9 @@ def main() -> None:
             header += " Stella's catalogue: ale-py's dump | other dump |"
         print(header)
         print("| --- | --- |" + (" --- | --- |" if catalogue is not None else ""))
-        for game in differing:
-            pair = rom_pair(game, args.rom_dir)
+        for pair in differing:
             assert pair.theirs is not None
-            row = f"| {game} | {screen_lines(pair.ours)} / {screen_lines(pair.theirs)} |"
+            row = f"| {pair.game} | {screen_lines(pair.ours)} / {screen_lines(pair.theirs)} |"
             if catalogue is not None:
                 row += f" {catalogue_entry(catalogue, md5(pair.ours))} |"
                 row += f" {catalogue_entry(catalogue, md5(pair.theirs))} |"
@@ -215,7 +214,7 @@ def main() -> None:
         print(f"\nUniform-random play, {args.scores} episodes a ROM (mean ± standard error):\n")
         print("| game | ale-py's ROM | other ROM | random score of the HNS tables |")
         print("| --- | ---: | ---: | ---: |")
-        for game in differing:
+        for game in (pair.game for pair in differing):
             ours = random_scores(game, None, args.scores)
             theirs = random_scores(game, args.rom_dir, args.scores)
             random_score = normalizer(resolve_game(game).key)[0]

@@ -74,9 +74,14 @@ def rom_file(game: str | GameInfo, roms_dir: str | Path | None = None) -> Path:
 
 
 @functools.cache
+def _file_md5(path: str) -> str:
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+@functools.cache
 def _warn_if_other_dump(game: str, path: str, ale_pys: str) -> None:
     """Say once a process that a game plays another dump than the ALE supports."""
-    ours, theirs = (hashlib.md5(Path(p).read_bytes()).hexdigest() for p in (ale_pys, path))
+    ours, theirs = _file_md5(ale_pys), _file_md5(path)
     if ours != theirs:
         log.warning(
             "env.roms_dir: %s plays %s (MD5 %s), not the dump the ALE supports (MD5 %s). "
@@ -99,7 +104,7 @@ def rom_md5(config: RunConfig) -> str | None:
     """
     if is_classic(config.env.game):
         return None
-    return hashlib.md5(rom_file(config.env.game, config.env.roms_dir).read_bytes()).hexdigest()
+    return _file_md5(str(rom_file(config.env.game, config.env.roms_dir)))
 
 
 class RomFileAtariEnv(AtariEnv):
