@@ -13,7 +13,10 @@ comes from permutations within each game: pool our k runs of the game with the
 n published ones, draw k of the n + k as "ours" and place them among the other
 n, for every game at once. It prints each run's percentile, the mean, and the
 share of permutations whose mean is at least as far from 50 (two-sided) and at
-least as high (one-sided, upward).
+least as high (one-sided, upward). Then the test's reach: the mean percentiles
+that these runs would flag at two-sided p < 0.05, and how many runs it would
+take to flag a true mean percentile of 60, 65 or 70 (``--power``) four times in
+five, by the normal approximation with one run's spread under the null.
 
 Usage, from the repository root::
 
@@ -44,12 +47,10 @@ def final_score(run: Path) -> float:
     return float(pd.read_csv(path)["score"].mean())
 
 
-def permutation_test(
+def null_means(
     ours: dict[str, list[float]], published: dict[str, np.ndarray], permutations: int, seed: int
-) -> tuple[list[float], float, float, float]:
-    """(our percentiles in game order, their mean, two-sided p, one-sided upward p)."""
-    observed = [run_percentile(s, published[g]) for g, scores in ours.items() for s in scores]
-    stat = float(np.mean(observed))
+) -> np.ndarray:
+    """Mean percentile of each permutation: our runs pooled with the published ones per game."""
     rng = np.random.default_rng(seed)
     pools = {g: np.concatenate([published[g], scores]) for g, scores in ours.items()}
     sims = np.empty(permutations)
@@ -60,10 +61,36 @@ def permutation_test(
             k = len(scores)
             drawn += [run_percentile(s, pool[k:]) for s in pool[:k]]
         sims[i] = np.mean(drawn)
+    return sims
+
+
+def permutation_test(
+    ours: dict[str, list[float]], published: dict[str, np.ndarray], permutations: int, seed: int
+) -> tuple[list[float], float, float, float]:
+    """(our percentiles in game order, their mean, two-sided p, one-sided upward p)."""
+    observed = [run_percentile(s, published[g]) for g, scores in ours.items() for s in scores]
+    stat = float(np.mean(observed))
+    two_sided, upward = p_values(stat, null_means(ours, published, permutations, seed))
+    return observed, stat, two_sided, upward
+
+
+def p_values(stat: float, sims: np.ndarray) -> tuple[float, float]:
+    """(two-sided, upward) share of the null's means at least as extreme as ``stat``."""
     eps = 1e-9
     two_sided = float(np.mean(np.abs(sims - 50.0) >= abs(stat - 50.0) - eps))
     upward = float(np.mean(sims >= stat - eps))
-    return observed, stat, two_sided, upward
+    return two_sided, upward
+
+
+# Two-sided 5% test, 80% power: the normal quantiles 0.975 and 0.8.
+Z_TEST, Z_POWER = 1.959964, 0.841621
+
+
+def runs_needed(run_sd: float, true_mean: float) -> int:
+    """Runs for which a two-sided 5% test of mean percentile 50 has 80% power against
+    ``true_mean``, by the normal approximation, taking one run's percentile to spread by
+    ``run_sd`` under the alternative as under the null."""
+    return int(np.ceil(((Z_TEST + Z_POWER) * run_sd / (true_mean - 50.0)) ** 2))
 
 
 def main() -> None:
@@ -72,7 +99,13 @@ def main() -> None:
     parser.add_argument("--algorithm", default="DrQ(eps)", help="published per-run algorithm")
     parser.add_argument("--permutations", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0, help="numpy generator seed")
+    parser.add_argument(
+        "--power", type=float, nargs="+", default=[60.0, 65.0, 70.0], metavar="MEAN",
+        help="true mean percentiles to size the test against (default: 60 65 70)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if any(m == 50.0 or not 0.0 <= m <= 100.0 for m in args.power):
+        parser.error("--power: true mean percentiles in [0, 100], other than 50")
 
     try:
         table = reference.atari100k_runs(args.algorithm)
@@ -88,9 +121,10 @@ def main() -> None:
     missing = sorted(g for g, runs in published.items() if runs.size == 0)
     if missing:
         raise SystemExit(f"no published {args.algorithm} runs for: {', '.join(missing)}")
-    percentiles, stat, two_sided, upward = permutation_test(
-        ours, published, args.permutations, args.seed
-    )
+    percentiles = [run_percentile(s, published[g]) for g in ours for s in ours[g]]
+    stat = float(np.mean(percentiles))
+    sims = null_means(ours, published, args.permutations, args.seed)
+    two_sided, upward = p_values(stat, sims)
     print(f"| run | score | percentile among {args.algorithm}'s runs (n) |")
     print("| --- | ---: | ---: |")
     flat = [(n, s, g) for g in ours for n, s in zip(names[g], ours[g], strict=True)]
@@ -104,6 +138,16 @@ def main() -> None:
         f"from the published runs' distribution); permutation test ({args.permutations:,} "
         f"permutations within games, seed {args.seed}): two-sided p = {two_sided:.4f}, "
         f"upward p = {upward:.4f}"
+    )
+    reach = float(np.quantile(np.abs(sims - 50.0), 0.95))  # two-sided p < 0.05 beyond it
+    low, high = 50.0 - reach, 50.0 + reach
+    run_sd = float(np.std(sims)) * np.sqrt(len(percentiles))
+    needed = ", ".join(f"{m:g}: {runs_needed(run_sd, m)}" for m in args.power)
+    print(
+        f"Power: with these {runs}, the two-sided 5% test flags a mean percentile outside "
+        f"[{low:.1f}, {high:.1f}] (one run's percentile spreads by {run_sd:.1f} under the "
+        f"null). Runs needed for 80% power against a true mean percentile of "
+        f"{needed} (normal approximation, that spread)."
     )
 
 

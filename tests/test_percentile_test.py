@@ -84,3 +84,47 @@ def test_an_algorithm_without_per_run_data_is_refused(tmp_path) -> None:
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert out.returncode != 0 and "--algorithm: " in out.stderr and "DrQ(eps)" in out.stderr
+
+
+def test_runs_needed_follows_the_normal_approximation() -> None:
+    from percentile_test import runs_needed
+
+    # A uniform percentile spreads by 100 / sqrt(12) = 28.87: against a true mean of 65,
+    # ((1.96 + 0.84) * 28.87 / 15) ** 2 = 29.07 runs, so 30; symmetric below 50.
+    assert runs_needed(100 / np.sqrt(12), 65.0) == 30
+    assert runs_needed(100 / np.sqrt(12), 35.0) == 30
+    assert runs_needed(100 / np.sqrt(12), 70.0) == 17
+    assert runs_needed(10.0, 60.0) < runs_needed(20.0, 60.0)
+
+
+def test_the_power_line_brackets_50_and_narrows_with_more_runs(tmp_path) -> None:
+    table = reference.atari100k_runs("DrQ(eps)")
+    runs = table.loc[table["game"] == "krull", "score"].to_numpy(float)
+    few = [run_dir(tmp_path / "few", "Krull", s, [float(np.median(runs))]) for s in range(2)]
+    many = [run_dir(tmp_path / "many", "Krull", s, [float(np.median(runs))]) for s in range(8)]
+
+    def reach(out: str) -> tuple[float, float, list[int]]:
+        line = next(x for x in out.splitlines() if x.startswith("Power:"))
+        low, high = line.split("outside [")[1].split("]")[0].split(", ")
+        needed = [int(part.split(": ")[1]) for part in line.split("mean percentile of ")[1]
+                  .split(" (normal")[0].split(", ")]  # fmt: skip
+        return float(low), float(high), needed
+
+    low2, high2, needed2 = reach(
+        script(*map(str, few), "--permutations", "4000", "--power", "60", "75")
+    )
+    low8, high8, needed8 = reach(
+        script(*map(str, many), "--permutations", "4000", "--power", "60", "75")
+    )
+    assert low2 < low8 < 50.0 < high8 < high2
+    assert high2 - 50.0 == pytest.approx(50.0 - low2, abs=1e-6)
+    assert needed2[0] > needed2[1] and needed2 == pytest.approx(needed8, rel=0.25)
+
+
+def test_power_refuses_a_true_mean_of_50(tmp_path) -> None:
+    run = run_dir(tmp_path, "Krull", 0, [1000.0])
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "percentile_test.py"), str(run), "--power", "50"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--power" in proc.stderr
