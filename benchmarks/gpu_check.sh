@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: one prepared script for a lent GPU machine (see README "Throughput").
+# The GPU check: one prepared script for a lent GPU machine (docs/throughput.md, "On a GPU").
 #
 # Installs the carried wheels the machine lacks (gymnasium, ale-py; see
 # benchmarks/gpu_wheels.sh), records the machine, then runs the measurements of
