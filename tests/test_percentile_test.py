@@ -39,11 +39,17 @@ def run_dir(root: Path, game: str, seed: int, scores: list[float]) -> Path:
     return run
 
 
-def script(*args: str) -> str:
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "percentile_test.py"), *args],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    ).stdout  # fmt: skip
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+
+
+def script(*args: str) -> str:
+    proc = run_script(*args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def test_runs_above_every_published_run_are_flagged_and_median_runs_are_not(tmp_path) -> None:
@@ -70,19 +76,13 @@ def test_runs_above_every_published_run_are_flagged_and_median_runs_are_not(tmp_
 def test_a_run_without_its_final_evaluation_is_refused(tmp_path) -> None:
     run = run_dir(tmp_path, "Assault", 0, [500.0])
     (run / "evaluate.csv").unlink()
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "percentile_test.py"), str(run)],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+    out = run_script(str(run))
     assert out.returncode != 0 and "no evaluate.csv" in out.stderr
 
 
 def test_an_algorithm_without_per_run_data_is_refused(tmp_path) -> None:
     run = run_dir(tmp_path, "Assault", 0, [500.0])
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "percentile_test.py"), str(run), "--algorithm", "DER"],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+    out = run_script(str(run), "--algorithm", "DER")
     assert out.returncode != 0 and "--algorithm: " in out.stderr and "DrQ(eps)" in out.stderr
 
 
@@ -123,8 +123,5 @@ def test_the_power_line_brackets_50_and_narrows_with_more_runs(tmp_path) -> None
 
 def test_power_refuses_a_true_mean_of_50(tmp_path) -> None:
     run = run_dir(tmp_path, "Krull", 0, [1000.0])
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "percentile_test.py"), str(run), "--power", "50"],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+    proc = run_script(str(run), "--power", "50")
     assert proc.returncode == 2 and "--power" in proc.stderr
