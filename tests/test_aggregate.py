@@ -223,6 +223,27 @@ def test_unequal_seed_counts_and_games_without_reference(tmp_path: Path) -> None
     assert cart["score_mean"].tolist() == [200.5] and math.isnan(cart["hns"].iloc[0])
 
 
+def test_one_run_a_game_gives_points_without_a_zero_width_interval(tmp_path: Path) -> None:
+    # One seed of Breakout: the aggregate keeps one run a game, and a bootstrap over runs
+    # within each game could only resample that run, so no interval is shown (not [x, x]).
+    root = tmp_path / "single"
+    _write_game(root, "Pong", PONG)
+    _write_game(root, "Breakout", BREAKOUT[:1])
+    tables = aggregate.aggregate_suite(root, reps=100)
+    agg = tables["aggregate"]
+    ours = agg[agg["source"] == "ours"].set_index("metric")
+    assert (ours["runs_per_game"] == 1).all()
+    assert ours[["ci_low", "ci_high"]].isna().all().all()
+    table = reference.random_human()
+    hns = [stats.human_normalized_score(np.array([s]), table.loc[g, "random"], table.loc[g, "human"])
+           for g, s in (("breakout", BREAKOUT[0]), ("pong", PONG[0]))]  # fmt: skip
+    assert ours.loc["mean", "point"] == pytest.approx(float(np.mean(hns)))
+    assert "one run a game, so no interval" in " ".join(agg.attrs["notes"])
+    md = (root / "tables" / "aggregate.md").read_text().splitlines()
+    row = next(line for line in md if line.startswith("| nature-dqn | ours |"))
+    assert "[" not in row and f"{ours.loc['iqm', 'point']:.3f}" in row
+
+
 def test_probability_of_improvement_same_protocol_only(tmp_path: Path) -> None:
     root = tmp_path / "two"
     _write_game(root, "Pong", PONG)

@@ -78,6 +78,10 @@ def hns_matrix(
 def _interval_rows(
     matrix: np.ndarray, base: dict[str, object], reps: int, rng: np.random.Generator
 ) -> list[dict[str, object]]:
+    # One run a game: resampling runs within each game gives back the same runs, so the
+    # interval would be the point itself; it is left out (NaN, shown as no interval). The
+    # bootstrap still runs, so the generator's stream (and the other rows) stay the same.
+    single = matrix.shape[0] < 2
     rows = []
     for metric, fn in stats.METRICS.items():
         iv = stats.interval_estimate(matrix, fn, reps=reps, rng=rng)
@@ -86,8 +90,8 @@ def _interval_rows(
                 **base,
                 "metric": metric,
                 "point": float(iv.point),
-                "ci_low": float(iv.low),
-                "ci_high": float(iv.high),
+                "ci_low": np.nan if single else float(iv.low),
+                "ci_high": np.nan if single else float(iv.high),
                 "reps": reps,
             }
         )
@@ -123,6 +127,11 @@ def _aggregate_table(
         if not games:
             continue
         matrices[group] = (matrix, games)
+        if k == 1:
+            notes.append(
+                f"{group}: one run a game, so no interval: a bootstrap over runs within "
+                "each game has nothing to resample."
+            )
         base = {
             "group": group,
             "preset": preset,
