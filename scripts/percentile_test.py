@@ -64,11 +64,16 @@ def null_means(
     return sims
 
 
+def percentiles_of(ours: dict[str, list[float]], published: dict[str, np.ndarray]) -> list[float]:
+    """Each of our runs' percentile among its game's published runs, in game order."""
+    return [run_percentile(s, published[g]) for g, scores in ours.items() for s in scores]
+
+
 def permutation_test(
     ours: dict[str, list[float]], published: dict[str, np.ndarray], permutations: int, seed: int
 ) -> tuple[list[float], float, float, float]:
     """(our percentiles in game order, their mean, two-sided p, one-sided upward p)."""
-    observed = [run_percentile(s, published[g]) for g, scores in ours.items() for s in scores]
+    observed = percentiles_of(ours, published)
     stat = float(np.mean(observed))
     two_sided, upward = p_values(stat, null_means(ours, published, permutations, seed))
     return observed, stat, two_sided, upward
@@ -121,7 +126,7 @@ def main() -> None:
     missing = sorted(g for g, runs in published.items() if runs.size == 0)
     if missing:
         raise SystemExit(f"no published {args.algorithm} runs for: {', '.join(missing)}")
-    percentiles = [run_percentile(s, published[g]) for g in ours for s in ours[g]]
+    percentiles = percentiles_of(ours, published)
     stat = float(np.mean(percentiles))
     sims = null_means(ours, published, args.permutations, args.seed)
     two_sided, upward = p_values(stat, sims)

@@ -214,7 +214,8 @@ def main() -> None:
         print(f"\nUniform-random play, {args.scores} episodes a ROM (mean ± standard error):\n")
         print("| game | ale-py's ROM | other ROM | random score of the HNS tables |")
         print("| --- | ---: | ---: | ---: |")
-        for game in (pair.game for pair in differing):
+        for pair in differing:
+            game = pair.game
             ours = random_scores(game, None, args.scores)
             theirs = random_scores(game, args.rom_dir, args.scores)
             random_score = normalizer(resolve_game(game).key)[0]
