@@ -10,6 +10,7 @@ check), and every aggregate the docs quote is the committed table's.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -197,6 +198,33 @@ def test_the_readme_headline_quotes_the_committed_atari100k_aggregate() -> None:
     assert claims_every_game == bool(per_game["published_in_ci"].all())
 
 
+def _scores_by_game(suite: str) -> dict[str, list[float]]:
+    """Each game's committed final scores in seed order, by the game's name."""
+    runs = pd.read_csv(_committed(suite) / "tables" / "runs.csv")
+    return {
+        str(game): group["final_score"].tolist()
+        for game, group in runs.sort_values("seed").groupby("game")
+    }
+
+
+def _drq_published(games: list[str]) -> dict[str, np.ndarray]:
+    """Dopamine's 100 DrQ(eps) scores of each game, by the game's name."""
+    published = reference.atari100k_runs("DrQ(eps)")
+    return {
+        game: published.loc[published["game"] == game_key(game), "score"].to_numpy(float)
+        for game in games
+    }
+
+
+@functools.cache
+def _drq_percentile_test() -> tuple[int, float, float]:
+    """The committed DrQ(eps) runs' count, mean percentile and two-sided p, as the script gives."""
+    ours = _scores_by_game("atari100k-drq")
+    pubs = _drq_published(list(ours))
+    _, stat, two_sided, _ = permutation_test(ours, pubs, permutations=20_000, seed=0)
+    return sum(map(len, ours.values())), stat, two_sided
+
+
 def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test() -> None:
     """Each committed DrQ(eps) game's scores and percentiles, and the runs' permutation test."""
     row = next(
@@ -204,15 +232,9 @@ def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test(
         for line in (REPO / "README.md").read_text().splitlines()
         if "| `atari100k-drq` |" in line
     )
-    runs = pd.read_csv(_committed("atari100k-drq") / "tables" / "runs.csv")
-    published = reference.atari100k_runs("DrQ(eps)")
-    ours: dict[str, list[float]] = {}
-    pubs: dict[str, np.ndarray] = {}
-    for game, group in runs.sort_values("seed").groupby("game"):
-        scores = group["final_score"].tolist()
-        key = game_key(str(game))
-        pubs[key] = published.loc[published["game"] == key, "score"].to_numpy(float)
-        ours[key] = scores
+    ours = _scores_by_game("atari100k-drq")
+    pubs = _drq_published(list(ours))
+    for game, scores in ours.items():
         # "Game 1,234.5 (percentile 60" or "Game 1.0, 2,345.6 and 7.5 (percentiles 9, 80 and 69"
         m = re.search(
             rf"{game} ((?:[\d,.-]+(?:, | and ))*[\d,.-]+) \(percentiles? ((?:\d+(?:, | and ))*\d+)",
@@ -222,13 +244,38 @@ def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test(
         quoted, percentiles = (re.split(r", | and ", part) for part in m.groups())
         assert [float(x.replace(",", "")) for x in quoted] == [round(s, 1) for s in scores]
         assert [int(x) for x in percentiles] == [
-            round(run_percentile(s, pubs[key])) for s in scores
+            round(run_percentile(s, pubs[game])) for s in scores
         ]
-    _, stat, two_sided, _ = permutation_test(ours, pubs, permutations=20_000, seed=0)
-    assert f"our {len(runs)} runs' mean percentile, {stat:.1f}," in row
+    runs, stat, two_sided = _drq_percentile_test()
+    assert f"our {runs} runs' mean percentile, {stat:.1f}," in row
     assert f"(permutation test, p = {two_sided:.3f})" in row
     # The README's opening paragraph says the same, in other words.
     intro = " ".join((REPO / "README.md").read_text().split("## ")[0].split())
-    assert f"{len(runs)} runs so far" in intro, "README intro: the DrQ(eps) run count"
+    assert f"{runs} runs so far" in intro, "README intro: the DrQ(eps) run count"
     assert f"mean percentile of {stat:.1f} " in intro, "README intro: the mean percentile"
     assert f"p = {two_sided:.3f} against" in intro, "README intro: the permutation test"
+
+
+def test_docs_atari100k_drq_table_quotes_the_committed_runs_beside_our_der_runs() -> None:
+    """Where it stands: one row a DrQ(eps) game, each run with its percentile, and the tally."""
+    text = (REPO / "docs" / "atari100k.md").read_text()
+    where = text.split("## Where it stands", 1)[1].split("\n## ", 1)[0]
+    header = "| game | our DrQ(eps) runs | Dopamine's DrQ(eps), mean of 100 runs | our DER's runs |"
+    assert header in where, "docs/atari100k.md: the DrQ(eps) table was not found"
+    table = where.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    drq, der = _scores_by_game("atari100k-drq"), _scores_by_game("atari100k")
+    pubs = _drq_published(list(drq))
+
+    def quoted(scores: list[float], published: np.ndarray) -> str:
+        return ", ".join(f"{s:,.1f} ({round(run_percentile(s, published))})" for s in scores)
+
+    # round() first: DemonAttack's mean is 1321.55, which "{:.1f}" alone prints as 1,321.5
+    expected = [
+        f"| {game} | {quoted(scores, pubs[game])} | {round(pubs[game].mean(), 1):,.1f} "
+        f"| {quoted(der[game], pubs[game])} |"
+        for game, scores in drq.items()
+    ]
+    assert table == expected
+    runs, stat, two_sided = _drq_percentile_test()
+    tally = f"{runs} runs: mean percentile {stat:.1f}, two-sided p = {two_sided:.3f}"
+    assert tally in " ".join(where.split()), "docs/atari100k.md: the DrQ(eps) tally"
