@@ -64,6 +64,11 @@ def null_means(
     return sims
 
 
+def published_runs(table: pd.DataFrame, games: list[str]) -> dict[str, np.ndarray]:
+    """Each game's published per-run scores, by the name given (a game's name or its key)."""
+    return {g: table.loc[table["game"] == game_key(g), "score"].to_numpy(float) for g in games}
+
+
 def percentiles_of(ours: dict[str, list[float]], published: dict[str, np.ndarray]) -> list[float]:
     """Each of our runs' percentile among its game's published runs, in game order."""
     return [run_percentile(s, published[g]) for g, scores in ours.items() for s in scores]
@@ -122,7 +127,7 @@ def main() -> None:
         key = game_key(load_run_config(run / "config.yaml").env.game)
         ours[key].append(final_score(run))
         names[key].append(str(run))
-    published = {g: table.loc[table["game"] == g, "score"].to_numpy(float) for g in ours}
+    published = published_runs(table, list(ours))
     missing = sorted(g for g, runs in published.items() if runs.size == 0)
     if missing:
         raise SystemExit(f"no published {args.algorithm} runs for: {', '.join(missing)}")

@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dqn_core.envs.games import game_key
 from dqn_core.results import aggregate_suite, reference
 from dqn_core.results.published import run_percentile
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from percentile_test import permutation_test  # noqa: E402
+from percentile_test import permutation_test, published_runs  # noqa: E402
 
 SUITES = ("atari100k", "atari100k-r1", "atari100k-drq")
 METRICS = ("iqm", "median", "mean")
@@ -145,9 +144,14 @@ def test_the_readme_quotes_the_committed_revision_1_aggregate() -> None:
     assert m[7] == _f3(der.loc["iqm", "point"])
 
 
-def test_docs_atari100k_quotes_the_committed_aggregate() -> None:
+def _where_it_stands() -> str:
+    """docs/atari100k.md's section "Where it stands", which quotes the committed tables."""
     text = (REPO / "docs" / "atari100k.md").read_text()
-    where = text.split("## Where it stands", 1)[1].split("\n## ", 1)[0]
+    return text.split("## Where it stands", 1)[1].split("\n## ", 1)[0]
+
+
+def test_docs_atari100k_quotes_the_committed_aggregate() -> None:
+    where = _where_it_stands()
     games, seeds, runs = _counts("atari100k")
     assert f"**{games} games x {seeds} seeds**, {runs} runs" in where
     ours, der, drq = (
@@ -165,8 +169,7 @@ def test_docs_atari100k_quotes_the_committed_aggregate() -> None:
 
 
 def test_docs_atari100k_claims_the_paper_inside_every_interval_only_when_it_is() -> None:
-    text = (REPO / "docs" / "atari100k.md").read_text()
-    where = " ".join(text.split("## Where it stands", 1)[1].split("\n## ", 1)[0].split())
+    where = " ".join(_where_it_stands().split())
     per_game = pd.read_csv(
         _committed("atari100k") / "tables" / "per_game_der_atari100k-r2_400k.csv"
     )
@@ -209,11 +212,7 @@ def _scores_by_game(suite: str) -> dict[str, list[float]]:
 
 def _drq_published(games: list[str]) -> dict[str, np.ndarray]:
     """Dopamine's 100 DrQ(eps) scores of each game, by the game's name."""
-    published = reference.atari100k_runs("DrQ(eps)")
-    return {
-        game: published.loc[published["game"] == game_key(game), "score"].to_numpy(float)
-        for game in games
-    }
+    return published_runs(reference.atari100k_runs("DrQ(eps)"), games)
 
 
 @functools.cache
@@ -258,8 +257,7 @@ def test_the_readme_drq_row_quotes_the_committed_runs_and_their_percentile_test(
 
 def test_docs_atari100k_drq_table_quotes_the_committed_runs_beside_our_der_runs() -> None:
     """Where it stands: one row a DrQ(eps) game, each run with its percentile, and the tally."""
-    text = (REPO / "docs" / "atari100k.md").read_text()
-    where = text.split("## Where it stands", 1)[1].split("\n## ", 1)[0]
+    where = _where_it_stands()
     header = "| game | our DrQ(eps) runs | Dopamine's DrQ(eps), mean of 100 runs | our DER's runs |"
     assert header in where, "docs/atari100k.md: the DrQ(eps) table was not found"
     table = where.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
