@@ -132,6 +132,8 @@ class Comparison:
     frames: int = 0
     differing: int = 0
     by_field: Counter[str] = field(default_factory=Counter)
+    ram_bytes: Counter[int] = field(default_factory=Counter)
+    """For each console RAM address (0x80-0xff), the frames where it differed."""
     first: list[str] = field(default_factory=list)
     settings: list[str] = field(default_factory=list)
 
@@ -165,16 +167,15 @@ def replay(
                 names = ("reward", "lives", "game over", "RAM", "screen")
                 what = [n for n, a, b in zip(names, want, got, strict=True) if a != b]
                 out.by_field.update(what)
+                if "RAM" in what:
+                    at = [
+                        0x80 + i
+                        for i, (a, b) in enumerate(zip(want[3], got[3], strict=True))
+                        if a != b
+                    ]
+                    out.ram_bytes.update(at)
+                    what[what.index("RAM")] = "RAM bytes " + " ".join(f"0x{a:02x}" for a in at)
                 if len(out.first) < keep:
-                    if "RAM" in what:
-                        at = [
-                            i
-                            for i, (a, b) in enumerate(zip(want[3], got[3], strict=True))
-                            if a != b
-                        ]
-                        what[what.index("RAM")] = "RAM bytes " + " ".join(
-                            f"0x{0x80 + i:02x}" for i in at
-                        )
                     out.first.append(f"frame {out.frames}: {', '.join(what)}")
             out.frames += 1
     return out
@@ -349,6 +350,9 @@ def main() -> None:
         if total.differing:
             counts = ", ".join(f"{k} {n}" for k, n in total.by_field.items())
             print(f"  frames differing in: {counts}")
+        if total.ram_bytes:
+            ram = ", ".join(f"0x{a:02x} {n}" for a, n in sorted(total.ram_bytes.items()))
+            print(f"  RAM bytes that differ (frames): {ram}")
         for line in total.first:
             print(f"  {line}")
 

@@ -58,6 +58,9 @@ def test_a_changed_action_shows_from_its_frame_on() -> None:
     out = replay(events, recorder.frames, fresh_ale_py(), ROM)
     assert out.differing > 0
     assert sum(out.by_field.values()) >= out.differing
+    # every differing RAM byte is counted, over all frames, not only the first few shown
+    assert 0 < max(out.ram_bytes.values()) <= out.by_field["RAM"]
+    assert set(out.ram_bytes) <= set(range(0x80, 0x100))
     first = int(out.first[0].split(":")[0].removeprefix("frame "))
     assert frame <= first < frame + 60
 
