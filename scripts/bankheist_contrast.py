@@ -180,14 +180,9 @@ def main() -> None:
         return
     if args.run_dir is None or not (args.checkpoint or args.random):
         ap.error("give RUN_DIR and --checkpoint FILE or --random (or --figure)")
-    from dqn_core.experiment import (
-        CheckpointManager,
-        configure_cpu,
-        int_seed,
-        load_run_config,
-        make_vec_env,
-        trained_learner,
-    )
+    from emulator_compare import checkpoint_policy
+
+    from dqn_core.experiment import configure_cpu, int_seed, load_run_config, make_vec_env
 
     config = load_run_config(args.run_dir / "config.yaml")
     configure_cpu(config.train)
@@ -202,11 +197,7 @@ def main() -> None:
         ckpt = args.run_dir / "checkpoints" / args.checkpoint
         if not ckpt.is_file():
             ap.error(f"{ckpt} does not exist (the checkpoints stay where the run trained)")
-        manager = CheckpointManager(
-            args.run_dir / "checkpoints", keep=config.train.keep_checkpoints
-        )
-        learner = trained_learner(config, manager.load(ckpt), env.obs_shape, env.num_actions)
-        policy = lambda obs: learner.act(obs, config.eval.epsilon, rng)  # noqa: E731
+        policy = checkpoint_policy(args.run_dir, config, env, ckpt, rng)
     counts, steps, hidden, scores = census(env, policy, car, args.episodes)
     env.close()
     seen = sum(counts.values())

@@ -246,6 +246,18 @@ def play(env: Any, policy: Callable[[np.ndarray], np.ndarray], max_steps: int) -
     return max_steps, score
 
 
+def checkpoint_policy(
+    run_dir: Path, config: Any, env: Any, checkpoint: Path, rng: np.random.Generator
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A run checkpoint's policy, acting at the run's evaluation epsilon with ``rng``."""
+    from dqn_core.experiment import CheckpointManager, trained_learner
+
+    manager = CheckpointManager(run_dir / "checkpoints", keep=config.train.keep_checkpoints)
+    learner = trained_learner(config, manager.load(checkpoint), env.obs_shape, env.num_actions)
+    epsilon = config.eval.epsilon
+    return lambda obs: learner.act(obs, epsilon, rng)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -279,14 +291,7 @@ def main() -> None:
     if args.old_ale is not None and not (args.old_ale / "ale_python_interface.py").is_file():
         ap.error(f"--old-ale: {args.old_ale} has no ale_python_interface.py (atari-py's package)")
     from dqn_core.envs.games import resolve_game
-    from dqn_core.experiment import (
-        CheckpointManager,
-        configure_cpu,
-        int_seed,
-        load_run_config,
-        make_vec_env,
-        trained_learner,
-    )
+    from dqn_core.experiment import configure_cpu, int_seed, load_run_config, make_vec_env
 
     config = load_run_config(args.run_dir / "config.yaml")
     configure_cpu(config.train)
@@ -325,12 +330,7 @@ def main() -> None:
         ckpt = args.run_dir / "checkpoints" / args.checkpoint
         if not ckpt.is_file():
             ap.error(f"{ckpt} does not exist (the checkpoints stay where the run trained)")
-        manager = CheckpointManager(
-            args.run_dir / "checkpoints", keep=config.train.keep_checkpoints
-        )
-        learner = trained_learner(config, manager.load(ckpt), env.obs_shape, env.num_actions)
-        epsilon = config.eval.epsilon
-        policy = lambda obs: learner.act(obs, epsilon, rng)  # noqa: E731
+        policy = checkpoint_policy(args.run_dir, config, env, ckpt, rng)
     gym_env = env.envs[0]  # type: ignore[attr-defined]
     recorder = RecordingAle(gym_env.unwrapped.ale)
     install(gym_env, recorder)
