@@ -180,7 +180,7 @@ def main() -> None:
         return
     if args.run_dir is None or not (args.checkpoint or args.random):
         ap.error("give RUN_DIR and --checkpoint FILE or --random (or --figure)")
-    from emulator_compare import checkpoint_policy
+    from emulator_compare import probe_policy
 
     from dqn_core.experiment import configure_cpu, int_seed, load_run_config, make_vec_env
 
@@ -190,14 +190,7 @@ def main() -> None:
     env = make_vec_env(
         config, 1, int_seed(config.seed, "bankheist_contrast", args.seed), evaluation=True
     )
-    rng = np.random.default_rng(args.seed)
-    if args.random:
-        policy = lambda obs: rng.integers(0, env.num_actions, size=1)  # noqa: E731
-    else:
-        ckpt = args.run_dir / "checkpoints" / args.checkpoint
-        if not ckpt.is_file():
-            ap.error(f"{ckpt} does not exist (the checkpoints stay where the run trained)")
-        policy = checkpoint_policy(args.run_dir, config, env, ckpt, rng)
+    policy = probe_policy(ap, args, config, env)
     counts, steps, hidden, scores = census(env, policy, car, args.episodes)
     env.close()
     seen = sum(counts.values())

@@ -258,6 +258,19 @@ def checkpoint_policy(
     return lambda obs: learner.act(obs, epsilon, rng)
 
 
+def probe_policy(
+    ap: argparse.ArgumentParser, args: argparse.Namespace, config: Any, env: Any
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``--random`` actions or ``--checkpoint``'s policy (an error names a missing file)."""
+    rng = np.random.default_rng(args.seed)
+    if args.random:
+        return lambda obs: rng.integers(0, env.num_actions, size=1)
+    ckpt = args.run_dir / "checkpoints" / args.checkpoint
+    if not ckpt.is_file():
+        ap.error(f"{ckpt} does not exist (the checkpoints stay where the run trained)")
+    return checkpoint_policy(args.run_dir, config, env, ckpt, rng)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -323,14 +336,7 @@ def main() -> None:
     env = make_vec_env(
         config, 1, int_seed(config.seed, "emulator_compare", args.seed), evaluation=True
     )
-    rng = np.random.default_rng(args.seed)
-    if args.random:
-        policy = lambda obs: rng.integers(0, env.num_actions, size=1)  # noqa: E731
-    else:
-        ckpt = args.run_dir / "checkpoints" / args.checkpoint
-        if not ckpt.is_file():
-            ap.error(f"{ckpt} does not exist (the checkpoints stay where the run trained)")
-        policy = checkpoint_policy(args.run_dir, config, env, ckpt, rng)
+    policy = probe_policy(ap, args, config, env)
     gym_env = env.envs[0]  # type: ignore[attr-defined]
     recorder = RecordingAle(gym_env.unwrapped.ale)
     install(gym_env, recorder)
