@@ -84,19 +84,15 @@ def extract_roms(sdist: Path, out_dir: Path, expected_sha256: str | None = None)
 
 def differing_games(rom_dir: Path, games: list[str]) -> list[tuple[str, str, str | None]]:
     """(game, ale-py's MD5, rom_dir's MD5 or None when missing) for each game whose ROM differs."""
-    import ale_py.roms
+    from emulator_compare import md5
+    from rom_diff import rom_pair
 
-    from dqn_core.envs.games import resolve_game
-
-    rows = []
-    for game in games:
-        rom_id = resolve_game(game).rom_id
-        ours = hashlib.md5(Path(str(ale_py.roms.get_rom_path(rom_id))).read_bytes()).hexdigest()
-        path = rom_dir / f"{rom_id}.bin"
-        theirs = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else None
-        if theirs != ours:
-            rows.append((game, ours, theirs))
-    return rows
+    pairs = [rom_pair(game, rom_dir) for game in games]
+    return [
+        (p.game, md5(p.ours), None if p.theirs is None else md5(p.theirs))
+        for p in pairs
+        if p.differs
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -71,6 +71,11 @@ def car_and_street(rgb: np.ndarray, grey: np.ndarray, car: tuple[int, int, int])
     return tuple(int(v) for v in colours[street]), street_grey, int(box_grey[box_car][0])
 
 
+def is_hidden(seen: tuple) -> bool:
+    """Whether ``car_and_street``'s car is at most ``HIDDEN`` grey levels from its street."""
+    return abs(seen[1] - seen[2]) <= HIDDEN
+
+
 def census(
     env: Any, policy: Callable[[np.ndarray], np.ndarray], car: tuple[int, int, int], episodes: int
 ) -> tuple[Counter, int, int, list[float]]:
@@ -84,22 +89,23 @@ def census(
 
     ale = env.envs[0].unwrapped.ale
     counts: Counter = Counter()
-    steps, hidden, streak = [0], [0], [0]
+    steps = hidden = streak = 0
 
     def looking(obs: np.ndarray) -> np.ndarray:
-        steps[0] += 1
+        nonlocal steps, hidden, streak
+        steps += 1
         seen = car_and_street(ale.getScreenRGB(), ale.getScreenGrayscale(), car)
         if seen is not None:
             counts[seen] += 1
-        streak[0] = streak[0] + 1 if seen is not None and abs(seen[1] - seen[2]) <= HIDDEN else 0
-        hidden[0] += streak[0] >= STACK
+        streak = streak + 1 if seen is not None and is_hidden(seen) else 0
+        hidden += streak >= STACK
         return policy(obs)
 
     scores = []
     for _ in range(episodes):
-        streak[0] = 0
+        streak = 0
         scores.append(play(env, looking, 27_000)[1])
-    return counts, steps[0], hidden[0], scores
+    return counts, steps, hidden, scores
 
 
 def car_colour(config: Any) -> tuple[str, tuple[int, int, int]]:
@@ -131,7 +137,7 @@ def figure(out: Path, roms_dir: Path, seed: int, max_steps: int = 20_000) -> int
     step = 0
     while True:
         seen = car_and_street(ales[0].getScreenRGB(), ales[0].getScreenGrayscale(), car)
-        if seen is not None and abs(seen[1] - seen[2]) <= 2:
+        if seen is not None and is_hidden(seen):
             break
         step += 1
         if step > max_steps:
@@ -141,21 +147,19 @@ def figure(out: Path, roms_dir: Path, seed: int, max_steps: int = 20_000) -> int
         obs = [o.obs for o in outs]
         if outs[0].terminated[0] or outs[0].truncated[0]:
             obs = [env.reset() for env in envs]
-    gap = np.zeros((500, 8, 3), np.uint8)
+
+    def panel(image: np.ndarray, width: int, height: int) -> np.ndarray:
+        """``image`` (BGR) scaled to ``width`` x ``height``, on black 500 rows high."""
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_NEAREST)
+        return np.pad(image, ((0, 500 - height), (0, 8), (0, 0)))
+
     panels = []
     for ale, ob in zip(ales, obs, strict=True):
         screen = ale.getScreenRGB()[:, :, ::-1]
-        screen = cv2.resize(screen, (320, 2 * screen.shape[0]), interpolation=cv2.INTER_NEAREST)
-        seen_grey = np.asarray(ob[0, -1], np.uint8)  # the newest frame of the stack
-        grey = cv2.resize(seen_grey, (336, 336), interpolation=cv2.INTER_NEAREST)
-        panels += [
-            np.pad(screen, ((0, 500 - screen.shape[0]), (0, 0), (0, 0))),
-            gap,
-            np.pad(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), ((0, 164), (0, 0), (0, 0))),
-            gap,
-            gap,
-        ]
-    cv2.imwrite(str(out), np.hstack(panels[:-2]))
+        seen_grey = np.asarray(ob[0, -1], np.uint8)  # the newest frame of the stack, 84x84
+        panels.append(panel(screen, 320, 2 * screen.shape[0]))
+        panels.append(panel(cv2.cvtColor(seen_grey, cv2.COLOR_GRAY2BGR), 336, 336))
+    cv2.imwrite(str(out), np.hstack(panels))
     for env in envs:
         env.close()
     return step
