@@ -61,7 +61,7 @@ class Tally:
         """Count one screen's boundaries (``rgb`` HxWx3, ``grey`` HxW, both uint8)."""
         code = rgb[..., 0].astype(np.int64) << 16 | rgb[..., 1].astype(np.int64) << 8 | rgb[..., 2]
         level = grey.astype(np.int16)
-        lost_keys, masks = [], []
+        lost_keys, masks, screen_lost = [], [], 0
         for a, b, ga, gb in (
             (code[:, :-1], code[:, 1:], level[:, :-1], level[:, 1:]),
             (code[:-1], code[1:], level[:-1], level[1:]),
@@ -69,7 +69,7 @@ class Tally:
             differ = a != b
             lost = differ & (np.abs(ga - gb) <= gap)
             self.boundaries += int(differ.sum())
-            self.lost += int(lost.sum())
+            screen_lost += int(lost.sum())
             masks.append(lost)
             if lost.any():
                 low, high = np.minimum(a[lost], b[lost]), np.maximum(a[lost], b[lost])
@@ -77,7 +77,7 @@ class Tally:
                 for codes, levels in ((a[lost], ga[lost]), (b[lost], gb[lost])):
                     self.greys.update(zip(codes.tolist(), levels.tolist(), strict=True))
         self.screens += 1
-        screen_lost = int(masks[0].sum() + masks[1].sum())
+        self.lost += screen_lost
         if screen_lost > self.worst_lost:
             marked = np.zeros(grey.shape, bool)
             marked[:, :-1] |= masks[0]
