@@ -118,16 +118,20 @@ def play(game: str, roms_dir: Path | None, steps: int, seed: int, gap: int) -> t
 
     sets = [f"env.game={game}"] + ([f"env.roms_dir={roms_dir}"] if roms_dir else [])
     config = load_config("drq-eps", sets=sets)
+    from emulator_compare import play as play_episode
+
     env = make_vec_env(config, 1, seed, evaluation=True)
     ale = env.envs[0].unwrapped.ale  # type: ignore[attr-defined]
     rng = np.random.default_rng(seed)
     tally = Tally()
-    env.reset()
-    for _ in range(steps):
+
+    def looking(obs: np.ndarray) -> np.ndarray:
         tally.add(ale.getScreenRGB(), ale.getScreenGrayscale(), gap)
-        out = env.step(rng.integers(0, env.num_actions, size=1))
-        if out.terminated[0] or out.truncated[0]:
-            env.reset()
+        return rng.integers(0, env.num_actions, size=1)
+
+    left = steps
+    while left:
+        left -= play_episode(env, looking, left)[0]
     env.close()
     return str(rom_md5(config)), tally
 
