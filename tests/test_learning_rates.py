@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 import test_learning_slow
@@ -80,3 +82,20 @@ def test_the_rate_maths() -> None:
     assert false_failure(0.9, 1, 1) == pytest.approx(0.1)
     assert false_failure(0.5, 3, 2) == pytest.approx(0.5)  # P(Bin(3, .5) < 2) = 4/8
     assert false_failure(1.0, 6, 3) == 0.0
+
+
+def test_ci_runs_the_default_selection_and_the_short_learning_checks() -> None:
+    """`make test` (CI) selects pytest's default markers plus `slow and ci`, nothing looser."""
+    root = Path(__file__).resolve().parents[1]
+    addopts = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+        "addopts"
+    ]
+    default = re.search(r"-m '([^']+)'", addopts)
+    assert default is not None, addopts
+    makefile = (root / "Makefile").read_text()
+    selection = re.search(r"^CI_SELECTION := (.+)$", makefile, flags=re.MULTILINE)
+    assert selection is not None, "Makefile has no CI_SELECTION"
+    assert selection.group(1) == f"({default.group(1)}) or (slow and ci)"
+    test_target = re.search(r"^test: (.+)$", makefile, flags=re.MULTILINE)
+    assert test_target is not None
+    assert "pytest-ci" in test_target.group(1).split()

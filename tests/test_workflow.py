@@ -98,8 +98,31 @@ def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 600)
     """Run a command; on failure, fail the test with its output."""
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        pytest.fail(failure_report(cmd, proc.returncode, proc.stdout + proc.stderr))
     return proc.stdout + proc.stderr
+
+
+def failure_report(cmd: list[str], returncode: int, output: str, tail: int = 60) -> str:
+    """A failed command's report that leads with what went wrong.
+
+    Snakemake prints its plan first and the failed job's log last, so a report
+    cut short (a CI page shows a window of it) would otherwise show the plan
+    and lose the error: the error lines and the tail come first, then the whole
+    output.
+    """
+    lines = output.splitlines()
+    errors = [ln for ln in lines if re.search(r"Error|Exception|Traceback|exited|Killed", ln)]
+    return "\n".join(
+        [
+            f"{' '.join(cmd)} exited {returncode}",
+            f"--- its error lines ({len(errors)}) ---",
+            *errors[:40],
+            f"--- the last {tail} lines of its output ---",
+            *lines[-tail:],
+            "--- its whole output ---",
+            output,
+        ]
+    )
 
 
 def dry_run(workdir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, int]:
@@ -120,6 +143,18 @@ def refused(workdir: Path, *args: str) -> str:
 
 def load_shipped(name: str) -> dict:
     return yaml.safe_load((SUITES_DIR / f"{name}.yaml").read_text())
+
+
+def test_a_failed_commands_report_leads_with_its_error() -> None:
+    """The error and the tail come before a long plan, so a cut report keeps them."""
+    plan = [f"job {i}" for i in range(500)]
+    output = "\n".join([*plan, "Error in rule train:", "    log: train.log", "done"])
+    report = failure_report(["snakemake"], 1, output, tail=2)
+    head = report.splitlines()[:6]
+    assert head[0] == "snakemake exited 1"
+    assert "Error in rule train:" in head
+    assert head[-2:] == ["    log: train.log", "done"]
+    assert report.endswith(output)
 
 
 # ------------------------------------------------------------------ planning
