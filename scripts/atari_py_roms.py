@@ -95,6 +95,26 @@ def differing_games(rom_dir: Path, games: list[str]) -> list[tuple[str, str, str
     ]
 
 
+def listed_differences(rows: list[tuple[str, str, str | None]]) -> list[str]:
+    """Where ``rows`` (from :func:`differing_games`) and dqn_core's list of other dumps disagree.
+
+    The per-game tables' note on ROM editions reads that list
+    (``dqn_core.results.rom_editions``); an empty answer means it is current.
+    """
+    from dqn_core.results.rom_editions import ATARI_PY_OTHER_DUMPS
+
+    found = {game: (ours, theirs) for game, ours, theirs in rows}
+    listed = {g: (d.ale_py_md5, d.atari_py_md5) for g, d in ATARI_PY_OTHER_DUMPS.items()}
+    problems = [f"{g}: differs here, not listed" for g in sorted(set(found) - set(listed))]
+    problems += [f"{g}: listed, does not differ here" for g in sorted(set(listed) - set(found))]
+    problems += [
+        f"{g}: MD5s {found[g]} here, {listed[g]} listed"
+        for g in sorted(set(found) & set(listed))
+        if found[g] != listed[g]
+    ]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", type=Path, help="folder to write the .bin files into")
@@ -115,6 +135,13 @@ def main(argv: list[str] | None = None) -> None:
     print("| game | ale-py's MD5 | atari-py 0.2.6's MD5 |\n| --- | --- | --- |")
     for game, ours, theirs in rows:
         print(f"| {game} | {ours} | {theirs or 'missing'} |")
+    problems = listed_differences(rows)
+    if problems:
+        raise SystemExit(
+            "dqn_core/results/rom_editions.py (the tables' note on ROM editions) is stale:\n  "
+            + "\n  ".join(problems)
+        )
+    print("\ndqn_core/results/rom_editions.py lists the same games and MD5s.")
 
 
 if __name__ == "__main__":

@@ -75,3 +75,18 @@ def test_an_archive_without_roms_is_an_error(tmp_path: Path) -> None:
     digest = make_sdist(sdist, {"atari-py-0.2.6/setup.py": b""})
     with pytest.raises(SystemExit, match="no atari_py/atari_roms"):
         atari_py_roms.extract_roms(sdist, tmp_path / "roms", expected_sha256=digest)
+
+
+def test_listed_differences_names_what_dqn_cores_list_lacks_or_gets_wrong() -> None:
+    from dqn_core.results.rom_editions import ATARI_PY_OTHER_DUMPS
+
+    rows = [(g, d.ale_py_md5, d.atari_py_md5) for g, d in ATARI_PY_OTHER_DUMPS.items()]
+    assert atari_py_roms.listed_differences(rows) == []
+    krull = ATARI_PY_OTHER_DUMPS["Krull"]
+    changed = [r for r in rows if r[0] not in ("Amidar", "Krull")]
+    changed += [("Krull", krull.ale_py_md5, "0" * 32), ("Pong", "a" * 32, "b" * 32)]
+    problems = atari_py_roms.listed_differences(changed)
+    assert problems[0] == "Pong: differs here, not listed"
+    assert problems[1] == "Amidar: listed, does not differ here"
+    assert problems[2].startswith("Krull: MD5s")
+    assert len(problems) == 3

@@ -221,6 +221,7 @@ def load_suite(results_dir: Path) -> SuiteData:
             "train_return": np.nan,
             "wall_time_s": np.nan,
             "config_hash": cfg.config_hash(),
+            "roms_dir": cfg.env.roms_dir or "",
             **_provenance(run_dir / "summary.json"),
             "path": str(run_dir),
         }

@@ -25,6 +25,7 @@ from dqn_core.results.published import (
     reference_runs_by_game,
     run_percentile,
 )
+from dqn_core.results.rom_editions import rom_note
 
 __all__: list[str] = []
 
@@ -51,6 +52,9 @@ def _per_game_table(data: SuiteData, group: str, confidence: float) -> pd.DataFr
         if (runs["game_key"] == "video_pinball").any()
         else reference.HNS_CONVENTION.split(" Video Pinball")[0],
     ]
+    roms = rom_note(runs["game"].astype(str), str(first["roms_dir"]))
+    if roms is not None:
+        notes.append(roms)
     main: dict[str, Published] = {}
     extras: dict[str, dict[str, Published]] = {}
     per_run_scores: dict[str, dict[str, np.ndarray]] = {}
