@@ -95,11 +95,15 @@ def differing_games(rom_dir: Path, games: list[str]) -> list[tuple[str, str, str
     ]
 
 
-def listed_differences(rows: list[tuple[str, str, str | None]]) -> list[str]:
+def listed_differences(
+    rows: list[tuple[str, str, str | None]], pal: dict[str, bool] | None = None
+) -> list[str]:
     """Where ``rows`` (from :func:`differing_games`) and dqn_core's list of other dumps disagree.
 
-    The per-game tables' note on ROM editions reads that list
-    (``dqn_core.results.rom_editions``); an empty answer means it is current.
+    ``pal``: by game, whether the ALE plays the other dump as a PAL cartridge
+    (compared with the list's flag where given). The per-game tables' note on
+    ROM editions reads that list (``dqn_core.results.rom_editions``); an empty
+    answer means it is current.
     """
     from dqn_core.results.rom_editions import ATARI_PY_OTHER_DUMPS
 
@@ -111,6 +115,11 @@ def listed_differences(rows: list[tuple[str, str, str | None]]) -> list[str]:
         f"{g}: MD5s {found[g]} here, {listed[g]} listed"
         for g in sorted(set(found) & set(listed))
         if found[g] != listed[g]
+    ]
+    problems += [
+        f"{g}: {'PAL' if is_pal else 'not PAL'} here, listed otherwise"
+        for g, is_pal in sorted((pal or {}).items())
+        if g in ATARI_PY_OTHER_DUMPS and ATARI_PY_OTHER_DUMPS[g].atari_py_is_pal != is_pal
     ]
     return problems
 
@@ -135,13 +144,19 @@ def main(argv: list[str] | None = None) -> None:
     print("| game | ale-py's MD5 | atari-py 0.2.6's MD5 |\n| --- | --- | --- |")
     for game, ours, theirs in rows:
         print(f"| {game} | {ours} | {theirs or 'missing'} |")
-    problems = listed_differences(rows)
+    from rom_diff import screen_lines
+
+    from dqn_core.envs.make import rom_file
+
+    # The ALE plays a cartridge it takes for PAL with 250 screen lines (NTSC: 210).
+    pal = {game: screen_lines(rom_file(game, args.out_dir)) == 250 for game, _, t in rows if t}
+    problems = listed_differences(rows, pal)
     if problems:
         raise SystemExit(
             "dqn_core/results/rom_editions.py (the tables' note on ROM editions) is stale:\n  "
             + "\n  ".join(problems)
         )
-    print("\ndqn_core/results/rom_editions.py lists the same games and MD5s.")
+    print("\ndqn_core/results/rom_editions.py lists the same games, MD5s and PAL editions.")
 
 
 if __name__ == "__main__":

@@ -90,3 +90,8 @@ def test_listed_differences_names_what_dqn_cores_list_lacks_or_gets_wrong() -> N
     assert problems[1] == "Amidar: listed, does not differ here"
     assert problems[2].startswith("Krull: MD5s")
     assert len(problems) == 3
+    pal = {g: d.atari_py_is_pal for g, d in ATARI_PY_OTHER_DUMPS.items()}
+    assert atari_py_roms.listed_differences(rows, pal) == []
+    assert atari_py_roms.listed_differences(rows, {**pal, "Krull": True}) == [
+        "Krull: PAL here, listed otherwise"
+    ]

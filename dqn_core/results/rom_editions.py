@@ -6,8 +6,8 @@ publishes) trained in that era, and none records which ROM files it played.
 For 10 of the 26 Atari-100k games atari-py 0.2.6's file is not ale-py's, and
 four of those are PAL editions, which the ALE plays with 250-line screens
 (docs/atari100k.md, Finding 9; ``scripts/atari_py_roms.py`` lists them from
-atari-py's source archive). On BankHeist the dump moved a learned score by a
-factor of four (Finding 8). A per-game table that has such a game says so in
+atari-py's source archive). On BankHeist the dump moved learned scores three- to
+fourfold (Finding 8). A per-game table that has such a game says so in
 its notes (:func:`rom_note`), so that a gap to a published score there is read
 with the edition in mind.
 """
