@@ -61,10 +61,12 @@ def _resolve_train_config(args: argparse.Namespace) -> object:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # The configuration first: a mistyped game or field fails in a fraction of a
+    # second, before torch is imported.
+    cfg = _resolve_train_config(args)
     from dqn_core.experiment import train
     from dqn_core.run.signals import TrainingInterrupted
 
-    cfg = _resolve_train_config(args)
     run_dir = Path(args.run_dir)
     try:
         summary = train(cfg, run_dir, quiet=args.quiet)  # type: ignore[arg-type]

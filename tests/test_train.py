@@ -399,6 +399,25 @@ def test_bad_input_fails_before_training(tmp_path, args, fragment):
     assert not run_dir.exists()
 
 
+def test_a_bad_config_fails_before_torch_or_scipy_is_imported(tmp_path):
+    """A mistyped game or field is reported in a fraction of a second: the CLI checks
+    the configuration before it imports the training stack (torch, ~1-2 s), and
+    nothing a run imports pulls in scipy.stats (~1 s; only the tables use it)."""
+    probe = (
+        "import sys\n"
+        "from dqn_core.cli import main\n"
+        f"rc = main(['train', '--preset', 'nature-dqn', '--game', 'Pongg', '--run-dir', {str(tmp_path / 'r')!r}])\n"
+        "print('rc', rc, 'torch' in sys.modules)\n"
+        "import dqn_core.experiment\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert proc.stdout.splitlines() == ["rc 2 False", "False"], proc.stdout + proc.stderr
+    assert "did you mean Pong" in proc.stderr
+
+
 #: Seeds tried in turn by the CI learning check; it passes at the first that solves.
 DQN_TRAIN_SEEDS = (1, 2, 3, 4)
 

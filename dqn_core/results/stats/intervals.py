@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.stats
 
 from dqn_core.results.stats.metrics import (
     FloatArray,
@@ -241,5 +240,9 @@ def mean_confidence_interval(
     if v.size == 1:
         return mean, float("nan"), float("nan"), float("nan")
     std = float(v.std(ddof=1))
+    # Imported here: scipy.stats takes ~1 s to import, and every `dqn train` process
+    # imports this package (for the human-normalised score) without needing it.
+    import scipy.stats
+
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2.0, df=v.size - 1)) * std / np.sqrt(v.size)
     return mean, std, mean - half, mean + half
