@@ -80,7 +80,8 @@ def test_gpu_check_dry_run_on_the_cpu_records_every_section(tmp_path: Path) -> N
         assert r["cpu_cores"] > 0 and r["gpu_util_mean"] is None
     for name in ("der-none", "drq-none"):
         r = by_name[name]
-        assert 0.99 <= r["updates"] / (r["steps"] / 2) <= 1.01  # one update per agent step
+        # One update per agent step of the learning phase (and one at its first step).
+        assert abs(r["updates"] - r["steps"] / 2) <= 1
     par = by_name["par2-der-none"]  # two der runs at once, each with half the cores
     assert len(par["per_run_agent_steps_per_s"]) == 2
     assert par["agent_steps_per_s"] == pytest.approx(sum(par["per_run_agent_steps_per_s"]))
