@@ -123,7 +123,7 @@ def section_train(device: str, preset: str, mode: str, num_envs: int, tiny: bool
     if tiny:  # a dry run of the paths: few updates (DrQ's network is ~9x DER's on a CPU)
         if one_env:  # one update an agent step: 60 of them
             steps, starts, log_every = 120 * num_envs, 60 * num_envs, 20 * num_envs
-        else:  # one update every 4 agent steps: 100
+        else:  # one update every 4 agent steps: 50 an env
             steps, starts, log_every = 400 * num_envs, 200 * num_envs, 100 * num_envs
     elif one_env:
         steps, starts, log_every = 6_000, 1_600, 500
