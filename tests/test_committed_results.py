@@ -277,3 +277,17 @@ def test_docs_atari100k_drq_table_quotes_the_committed_runs_beside_our_der_runs(
     runs, stat, two_sided = _drq_percentile_test()
     tally = f"{runs} runs: mean percentile {stat:.1f}, two-sided p = {two_sided:.3f}"
     assert tally in " ".join(where.split()), "docs/atari100k.md: the DrQ(eps) tally"
+
+
+def test_the_pong_epsilon_probe_quotes_its_evaluations() -> None:
+    """results/probes/drq-pong-epsilon and Finding 8: each CSV's episodes, mean, range, spread."""
+    probe = REPO / "results" / "probes" / "drq-pong-epsilon"
+    text = " ".join((probe / "README.md").read_text().split())
+    finding = " ".join((REPO / "docs" / "atari100k.md").read_text().split())
+    for name in ("evaluate_100k_epsilon0.01.csv", "evaluate_75k.csv"):
+        scores = pd.read_csv(probe / name)["score"]
+        dash = " to " if scores.min() < 0 else "-"
+        assert f"over {len(scores)} episodes" in text, f"{name}: the episode count"
+        assert f"mean {scores.mean():.1f} ({scores.min():.0f}{dash}{scores.max():.0f}" in text
+        assert f"standard deviation {scores.std():.1f}" in text, f"{name}: the spread"
+        assert f"{scores.mean():.1f} over {len(scores)} episodes" in finding, f"Finding 8: {name}"
