@@ -436,7 +436,7 @@ class _StopWhenSolved(NullSink):
         self.stopped = False
 
     def log_metrics(self, metrics: Mapping[str, float], step_frames: int) -> None:
-        solved = metrics.get("eval/return_mean") is not None and metrics["eval/return_mean"] >= 475
+        solved = metrics.get("eval/return_mean", 0.0) >= 475
         loop_takes_it = isinstance(
             getattr(signal.getsignal(signal.SIGINT), "__self__", None), Signals
         )
