@@ -82,6 +82,12 @@ class EnvConfig:
         "folder of ROM files named as ale-py's (assault.bin) to play instead of ale-py's own "
         "(None: ale-py's; python backend only)",
     )
+    ale06_game_over: bool = _f(
+        False,
+        "ChopperCommand: end the game as ALE 0.6 (atari-py) did, at the last life only if the "
+        "chopper faces right; otherwise the episode runs on, frozen, to the episode cap "
+        "(python backend only)",
+    )
 
 
 @dataclass(frozen=True)
@@ -345,6 +351,7 @@ HASH_OMITTED_AT_DEFAULT: dict[str, Any] = {
     "env.stack_reset_on_life_loss": None,
     "env.step_ends_at_life_loss": None,
     "env.roms_dir": None,
+    "env.ale06_game_over": False,
     "agent.epsilon_decay_start": 0,
     "agent.augmentation": "none",
     "agent.head_hidden": "per_stream",

@@ -129,6 +129,7 @@ def make_atari_env(
     *,
     render_mode: str | None = None,
     roms_dir: str | Path | None = None,
+    ale06_game_over: bool = False,
 ) -> gym.Env:
     """The Python wrapper stack for one Atari game under explicit settings.
 
@@ -146,6 +147,8 @@ def make_atari_env(
         render_mode: ``"rgb_array"`` to render full-colour frames (videos).
         roms_dir: play ``roms_dir/<rom_id>.bin`` instead of ale-py's ROM
             (see :func:`rom_file`).
+        ale06_game_over: ChopperCommand only: end the game as ALE 0.6 did
+            (:class:`MaxPoolActionRepeat`).
 
     Returns:
         A gymnasium env with observation space ``Box(0, 255, (stack, 84, 84),
@@ -161,6 +164,11 @@ def make_atari_env(
     if not settings.is_atari or settings.screen_size is None:
         raise ConfigError(f"env.protocol: {settings.protocol!r} is not an Atari protocol")
     _validate_settings(settings)
+    if ale06_game_over and game_info.name != "ChopperCommand":
+        raise ConfigError(
+            f"env.ale06_game_over: only ChopperCommand's end differs between ALE 0.6 and "
+            f"ale-py (of the Atari-100k games), not {game_info.name}'s"
+        )
     spec: str | gym.envs.registration.EnvSpec = game_info.gym_id
     extra: dict[str, Any] = {}
     if roms_dir is not None:
@@ -190,6 +198,7 @@ def make_atari_env(
         settings.max_pool,
         settings.full_action_space,
         settings.step_ends_at_life_loss,
+        ale06_game_over,
     )
     env = LifeLossInfo(env)
     env = ResizeFrame(env, settings.screen_size, settings.resize_interpolation)
@@ -236,9 +245,16 @@ def make_env(
     if not settings.is_atari:
         if config.env.roms_dir is not None:
             raise ConfigError("env.roms_dir: only applies to Atari games")
+        if config.env.ale06_game_over:
+            raise ConfigError("env.ale06_game_over: only applies to ChopperCommand")
         return make_classic_env(config.env.game, seed, settings.max_episode_frames)
     return make_atari_env(
-        config.env.game, settings, seed, render_mode=render_mode, roms_dir=config.env.roms_dir
+        config.env.game,
+        settings,
+        seed,
+        render_mode=render_mode,
+        roms_dir=config.env.roms_dir,
+        ale06_game_over=config.env.ale06_game_over,
     )
 
 
@@ -272,6 +288,8 @@ def make_vec_env(
     if not settings.is_atari:
         if config.env.roms_dir is not None:
             raise ConfigError("env.roms_dir: only applies to Atari games")
+        if config.env.ale06_game_over:
+            raise ConfigError("env.ale06_game_over: only applies to ChopperCommand")
         if not is_classic(config.env.game):
             raise ConfigError(
                 f"env.game: {config.env.game!r} is not a classic-control env; protocol "
@@ -285,6 +303,11 @@ def make_vec_env(
             raise ConfigError(
                 "env.roms_dir: the native backend loads ale-py's own ROMs; use env.backend=python"
             )
+        if config.env.ale06_game_over:
+            raise ConfigError(
+                "env.ale06_game_over: the native backend steps the ALE in C++; "
+                "use env.backend=python"
+            )
         return NativeVecEnv(
             game,
             settings,
@@ -293,7 +316,16 @@ def make_vec_env(
             num_threads=config.env.num_threads,
             thread_affinity_offset=thread_affinity_offset,
         )
-    envs = [make_atari_env(game, settings, s, roms_dir=config.env.roms_dir) for s in seeds]
+    envs = [
+        make_atari_env(
+            game,
+            settings,
+            s,
+            roms_dir=config.env.roms_dir,
+            ale06_game_over=config.env.ale06_game_over,
+        )
+        for s in seeds
+    ]
     return SyncVecEnv(envs, settings)
 
 

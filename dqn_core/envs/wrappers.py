@@ -137,6 +137,13 @@ class MaxPoolActionRepeat(gym.Wrapper):
     ``terminated`` is the game's own end; ``truncated`` is the episode cap
     (``max_episode_frames``, counted by the ALE from the game start, no-op and
     FIRE frames included).
+
+    With ``ale06_chopper`` (ChopperCommand only) the game ends as ALE 0.6 ended it
+    (atari-py's emulator; the ALE changed it in v0.7.4, commit 0d3b786): at the last
+    life only if the chopper faces right then (console RAM 0xC2 == 1). Lost facing
+    left, the game stays over in ale-py, which emulates no further, while ALE 0.6
+    ran on with nothing left to play: the episode goes on here too, every step
+    showing the last screen for no reward, until the episode cap truncates it.
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class MaxPoolActionRepeat(gym.Wrapper):
         max_pool: bool,
         full_action_space: bool,
         stop_at_life_loss: bool = False,
+        ale06_chopper: bool = False,
     ) -> None:
         super().__init__(env)
         if frame_skip < 1:
@@ -153,11 +161,16 @@ class MaxPoolActionRepeat(gym.Wrapper):
         self.frame_skip = frame_skip
         self.max_pool = max_pool
         self.stop_at_life_loss = stop_at_life_loss
+        self.ale06_chopper = ale06_chopper
         self._ale = env.unwrapped.ale  # type: ignore[attr-defined]
         self._actions = (
             self._ale.getLegalActionSet() if full_action_space else self._ale.getMinimalActionSet()
         )
         self._cap = int(self._ale.getInt("max_num_frames_per_episode")) or None
+        if ale06_chopper and self._cap is None:
+            raise ValueError("ale06_chopper: needs an episode cap (max_num_frames_per_episode)")
+        self._frozen_at: int | None = None  # ale06_chopper: the frame ale-py's game stopped at
+        self._frozen_frames = 0  # ... and the frames ALE 0.6 would have run since
         height, width = self._ale.getScreenDims()
         self._frames = np.zeros((2, height, width), dtype=np.uint8)
         self._slot = 0
@@ -171,6 +184,7 @@ class MaxPoolActionRepeat(gym.Wrapper):
         # blank), as in Dopamine, gymnasium's AtariPreprocessing and ale-py's C++ path.
         self._slot = 0
         self._frames[1].fill(0)
+        self._frozen_at, self._frozen_frames = None, 0
         self._ale.getScreenGrayscale(self._frames[0])
         info.update(self._info())
         return self._frames[0].copy(), info
@@ -178,6 +192,8 @@ class MaxPoolActionRepeat(gym.Wrapper):
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         ale = self._ale
         ale_action = self._actions[int(action)]
+        if self._frozen_at is not None:
+            return self._frozen_step()
         if ale.game_over(with_truncation=True):
             raise RuntimeError("step() after the episode ended (game over or frame cap); reset()")
         n = self.frame_skip
@@ -190,6 +206,10 @@ class MaxPoolActionRepeat(gym.Wrapper):
         for i in range(n):
             reward += ale.act(ale_action)
             terminated = ale.game_over(with_truncation=False)
+            if terminated and self.ale06_chopper and ale.getRAM()[0xC2 - 0x80] != 1:
+                # ALE 0.6 runs on (the class docstring): the rest of this step's frames count
+                self._frozen_at = ale.getEpisodeFrameNumber()
+                self._frozen_frames = n - i - 1
             if self.stop_at_life_loss and not terminated:
                 now = ale.lives()  # frame by frame, as Dopamine (a bonus life can come first)
                 if now < lives:
@@ -206,13 +226,27 @@ class MaxPoolActionRepeat(gym.Wrapper):
             frame = np.maximum(self._frames[0], self._frames[1])
         else:
             frame = self._frames[self._slot].copy()
-        truncated = (not terminated) and ale.game_truncated()
+        if self._frozen_at is not None:
+            terminated = False
+            truncated = self._frozen_at + self._frozen_frames >= (self._cap or 0)
+        else:
+            truncated = (not terminated) and ale.game_truncated()
         return frame, reward, terminated, truncated, self._info()
+
+    def _frozen_step(self) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """A step of a ChopperCommand game that ALE 0.6 would not have ended: the last screen."""
+        assert self._frozen_at is not None and self._cap is not None
+        left = self._cap - self._frozen_at - self._frozen_frames
+        if left <= 0:
+            raise RuntimeError("step() after the episode ended (frame cap); reset()")
+        self._frozen_frames += min(self.frame_skip, left)
+        truncated = self._frozen_at + self._frozen_frames >= self._cap
+        return self._frames[self._slot].copy(), 0.0, False, truncated, self._info()
 
     def _info(self) -> dict[str, Any]:
         return {
             "lives": self._ale.lives(),
-            "episode_frame_number": self._ale.getEpisodeFrameNumber(),
+            "episode_frame_number": self._ale.getEpisodeFrameNumber() + self._frozen_frames,
             "frame_number": self._ale.getFrameNumber(),
         }
 
