@@ -50,8 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_compare import RecordingAle, install, play, probe_policy
 
-FACING = 0xC2 - 0x80  # console RAM: 1 when the chopper faces right, 0 left
-LIVES = 0xE4 - 0x80  # console RAM: the lives in the low nibble
+from dqn_core.envs.wrappers import CHOPPER_FACING_RIGHT as FACING
 
 
 def facing_at_game_over(frames: list[tuple[int, int, bool, bytes, int]]) -> int | None:
@@ -92,11 +91,11 @@ def old_ale_check(package: Path, sequences: int, cap: int = 108_000) -> None:
             g += 1
         ended = f"ended at frame {g}" if g < cap else f"not ended after {cap} frames"
         note = "" if same_start else " (another start: not compared)"
-        side = "right" if facing else "LEFT"
+        side = "right" if facing == 1 else "LEFT"
         print(f"sequence {seed}: ale-py over at frame {f} facing {side}; ALE 0.6 {ended}{note}")
         if same_start:
             compared += 1
-            agree += (g == f) if facing else (g == cap)
+            agree += (g == f) if facing == 1 else (g == cap)
     print(
         f"{compared} of {sequences} sequences from the same start; in {agree} of them ALE 0.6 ended "
         "at ale-py's game-over frame when the chopper faced right, and never when it faced left"
@@ -193,9 +192,10 @@ def main() -> None:
             verdict = "no game over (capped)"
         else:
             ended += 1
-            verdict = "facing right: ends in both" if facing else "facing LEFT: ALE 0.6 runs on"
-            left += facing == 0
-            (scores_right if facing else scores_left).append(score)
+            right = facing == 1  # ALE 0.6's test (dqn_core.envs.wrappers)
+            verdict = "facing right: ends in both" if right else "facing LEFT: ALE 0.6 runs on"
+            left += not right
+            (scores_right if right else scores_left).append(score)
         print(f"episode {episode}: score {score:g}, {steps} agent steps, {verdict}", flush=True)
     env.close()
     share = left / ended if ended else float("nan")

@@ -10,6 +10,8 @@ behaves so is checked against atari-py's emulator in
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,9 @@ import pytest
 
 from dqn_core.config import ConfigError, RunConfig, from_dict
 from dqn_core.envs import make_env, make_vec_env
+from dqn_core.experiment import load_run_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 CAP = 24_000  # emulator frames: short, so a frozen tail is a few thousand steps
 
@@ -123,6 +128,9 @@ def test_the_setting_is_chopper_command_only_python_only_and_out_of_the_hash() -
     cartpole = {"game": "CartPole-v1", "protocol": "classic", "ale06_game_over": True}
     with pytest.raises(ConfigError, match="ale06_game_over: only applies to ChopperCommand"):
         make_env(from_dict({"env": cartpole, "agent": {"network": "mlp"}}), seed=0)
-    # off is the default and leaves the hash alone (tests/test_config.py checks committed runs)
-    assert chopper().config_hash() == chopper(ale06_game_over=False).config_hash()
+    # off (the default), a run made before the setting existed keeps its recorded hash
+    run = REPO / "results" / "atari100k-drq" / "runs" / "drq-eps" / "ChopperCommand" / "seed0"
+    assert "ale06_game_over" not in (run / "config.yaml").read_text()
+    recorded = json.loads((run / "summary.json").read_text())["config_hash"]
+    assert load_run_config(run / "config.yaml").config_hash() == recorded
     assert chopper().config_hash() != chopper(ale06_game_over=True).config_hash()

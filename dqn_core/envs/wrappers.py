@@ -115,6 +115,11 @@ class FireReset(gym.Wrapper):
 _MAX_RESET_ATTEMPTS = 10
 
 
+#: ChopperCommand's console RAM byte (0xC2, as an index into the 128 bytes from 0x80)
+#: that is 1 while the chopper faces right: ALE 0.6 ended the game only then.
+CHOPPER_FACING_RIGHT = 0xC2 - 0x80
+
+
 class MaxPoolActionRepeat(gym.Wrapper):
     """Repeat the action for ``frame_skip`` frames; observe the max of the last two.
 
@@ -206,7 +211,7 @@ class MaxPoolActionRepeat(gym.Wrapper):
         for i in range(n):
             reward += ale.act(ale_action)
             terminated = ale.game_over(with_truncation=False)
-            if terminated and self.ale06_chopper and ale.getRAM()[0xC2 - 0x80] != 1:
+            if terminated and self.ale06_chopper and ale.getRAM()[CHOPPER_FACING_RIGHT] != 1:
                 # ALE 0.6 runs on (the class docstring): the rest of this step's frames count
                 self._frozen_at = ale.getEpisodeFrameNumber()
                 self._frozen_frames = n - i - 1
