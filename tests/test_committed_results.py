@@ -291,3 +291,23 @@ def test_the_pong_epsilon_probe_quotes_its_evaluations() -> None:
         assert f"mean {scores.mean():.1f} ({scores.min():.0f}{dash}{scores.max():.0f}" in text
         assert f"standard deviation {scores.std():.1f}" in text, f"{name}: the spread"
         assert f"{scores.mean():.1f} over {len(scores)} episodes" in finding, f"Finding 8: {name}"
+
+
+def test_the_chopper_command_probe_quotes_its_controlled_runs() -> None:
+    """results/probes/chopper-ale06 and Finding 10: each controlled run's score, range, spread."""
+    probe = REPO / "results" / "probes" / "chopper-ale06"
+    text = " ".join((probe / "README.md").read_text().split())
+    finding = " ".join((REPO / "docs" / "atari100k.md").read_text().split())
+    runs = sorted((probe / "runs").glob("*/ChopperCommand/seed*"))
+    assert runs, "no controlled run committed"
+    for run in runs:
+        config = (run / "config.yaml").read_text()
+        assert "ale06_game_over: true" in config, f"{run.name}: not a controlled run"
+        scores = pd.read_csv(run / "evaluate.csv")["score"]
+        summary = f"{scores.mean():,.1f} over {len(scores)} `dqn evaluate` episodes"
+        spread = f"({scores.min():,.0f}-{scores.max():,.0f}"
+        assert f"{summary} {spread}" in text, f"probe README: {run}"
+        assert (
+            f"**{scores.mean():,.1f}** over {len(scores)} `dqn evaluate` episodes {spread}, standard deviation {scores.std():.1f}"
+            in finding
+        ), f"Finding 10: {run}"
