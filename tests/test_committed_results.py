@@ -306,7 +306,8 @@ def test_the_chopper_command_probe_quotes_its_controlled_runs() -> None:
         scores = pd.read_csv(run / "evaluate.csv")["score"]
         summary = f"{scores.mean():,.1f} over {len(scores)} `dqn evaluate` episodes"
         spread = f"({scores.min():,.0f}-{scores.max():,.0f}"
-        assert f"{summary} {spread}" in text, f"probe README: {run}"
+        deviation = f"standard deviation {scores.std():.1f}"
+        assert f"{summary} {spread}, {deviation})" in text, f"probe README: {run}"
         assert (
             f"**{scores.mean():,.1f}** over {len(scores)} `dqn evaluate` episodes {spread}, standard deviation {scores.std():.1f}"
             in finding
