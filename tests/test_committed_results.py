@@ -294,21 +294,28 @@ def test_the_pong_epsilon_probe_quotes_its_evaluations() -> None:
 
 
 def test_the_chopper_command_probe_quotes_its_controlled_runs() -> None:
-    """results/probes/chopper-ale06 and Finding 10: each controlled run's score, range, spread."""
+    """results/probes/chopper-ale06 and Finding 10: each controlled run's score, range, spread,
+    and the DER runs' percentiles among DrQ(eps)'s published runs (README and Finding 10)."""
     probe = REPO / "results" / "probes" / "chopper-ale06"
     text = " ".join((probe / "README.md").read_text().split())
     finding = " ".join((REPO / "docs" / "atari100k.md").read_text().split())
+    readme = " ".join((REPO / "README.md").read_text().split())
     runs = sorted((probe / "runs").glob("*/ChopperCommand/seed*"))
     assert runs, "no controlled run committed"
+    table = reference.atari100k_runs("DrQ(eps)")
+    published = published_runs(table, ["ChopperCommand"])["ChopperCommand"]
+    der = []
     for run in runs:
         config = (run / "config.yaml").read_text()
         assert "ale06_game_over: true" in config, f"{run.name}: not a controlled run"
         scores = pd.read_csv(run / "evaluate.csv")["score"]
-        summary = f"{scores.mean():,.1f} over {len(scores)} `dqn evaluate` episodes"
-        spread = f"({scores.min():,.0f}-{scores.max():,.0f}"
-        deviation = f"standard deviation {scores.std():.1f}"
-        assert f"{summary} {spread}, {deviation})" in text, f"probe README: {run}"
-        assert (
-            f"**{scores.mean():,.1f}** over {len(scores)} `dqn evaluate` episodes {spread}, standard deviation {scores.std():.1f}"
-            in finding
-        ), f"Finding 10: {run}"
+        quoted = (
+            f"{scores.mean():,.1f} over {len(scores)} `dqn evaluate` episodes "
+            f"({scores.min():,.0f}-{scores.max():,.0f}, standard deviation {scores.std():.1f}"
+        )
+        assert quoted + ")" in text, f"probe README: {run}"
+        assert f"**{quoted.replace(' over', '** over', 1)}" in finding, f"Finding 10: {run}"
+        if run.parts[-3] == "der":
+            der.append(f"{run_percentile(scores.mean(), published):.0f}")
+    assert f"percentiles {' and '.join(der)} of those runs" in readme, "README: DER percentiles"
+    assert f"percentiles **{'** and **'.join(der)}**" in finding, "Finding 10: DER percentiles"
