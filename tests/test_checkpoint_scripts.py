@@ -73,3 +73,19 @@ def test_lives_probe_plays_a_checkpoint(run_dir: Path) -> None:
 def test_a_missing_checkpoint_is_named(run_dir: Path) -> None:
     out = script("lives_probe.py", str(run_dir), "--checkpoint", "ckpt-000000000999.pt")
     assert out.returncode == 2 and "ckpt-000000000999.pt does not exist" in out.stderr
+
+
+def test_fixed_action_plays_the_same_resets_with_a_checkpoint_and_counts_its_actions(
+    run_dir: Path,
+) -> None:
+    out = script(
+        "fixed_action.py", "DemonAttack", "FIRE", "--episodes", "2", "--max-steps", "30",
+        "--run", str(run_dir), "--checkpoint", CKPT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("DemonAttack, FIRE every step, 2 episodes (mean 30 agent steps)")
+    assert lines[1].startswith("percentile ") and "of DrQ(eps)'s 100 published runs" in lines[1]
+    assert lines[2].startswith(f"{run_dir}, {CKPT}, 2 episodes (mean 30 agent steps)")
+    shares = [float(part.split()[-1].rstrip("%")) for part in lines[4][16:].split(", ")]
+    assert lines[4].startswith("share of steps: ") and abs(sum(shares) - 100.0) < 0.5
