@@ -108,8 +108,12 @@ def policy_census(
     rng = np.random.default_rng(seed)
     taken: Counter[int] = Counter()
 
+    loaded: list[Callable[[np.ndarray], np.ndarray]] = []  # the checkpoint, read once
+
     def make_policy(env: Any) -> Callable[[np.ndarray], np.ndarray]:
-        act = checkpoint_policy(run_dir, config, env, path, rng)
+        if not loaded:
+            loaded.append(checkpoint_policy(run_dir, config, env, path, rng))
+        act = loaded[0]
 
         def policy(obs: np.ndarray) -> np.ndarray:
             action = act(obs)
