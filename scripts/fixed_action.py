@@ -108,15 +108,16 @@ def policy_census(
     rng = np.random.default_rng(seed)
     taken: Counter[int] = Counter()
 
-    loaded: list[Callable[[np.ndarray], np.ndarray]] = []  # the checkpoint, read once
+    act: Callable[[np.ndarray], np.ndarray] | None = None  # the checkpoint, read once
 
     def make_policy(env: Any) -> Callable[[np.ndarray], np.ndarray]:
-        if not loaded:
-            loaded.append(checkpoint_policy(run_dir, config, env, path, rng))
-        act = loaded[0]
+        nonlocal act
+        if act is None:
+            act = checkpoint_policy(run_dir, config, env, path, rng)
+        read = act
 
         def policy(obs: np.ndarray) -> np.ndarray:
-            action = act(obs)
+            action = read(obs)
             taken[int(np.asarray(action).reshape(-1)[0])] += 1
             return action
 
