@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dqn_core.config import load_config
 from dqn_core.envs import make_vec_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from lives_probe import play_lives  # noqa: E402
+from lives_probe import MAX_SNAPS, Life, frame_grid, play_lives  # noqa: E402
 
 NOOP, FIRE, RIGHT, LEFT = range(4)  # Breakout's minimal action set
 
@@ -45,6 +46,27 @@ def test_serving_loses_every_life_and_records_each() -> None:
     assert first_fire == 3
     assert sum(life.steps for life in lives) < 1000
     assert all(set(life.actions) == {LEFT, FIRE} for life in lives)
+
+
+def test_each_life_keeps_its_frames_for_the_grid() -> None:
+    env = breakout()
+    lives, _ = play_lives(
+        env, scripted([LEFT, LEFT, LEFT, FIRE]), 0.0, np.random.default_rng(0), 5000, FIRE, 40
+    )
+    env.close()
+    for life in lives:
+        assert len(life.frames) == min(MAX_SNAPS, -(-life.steps // 40)), life.steps
+        assert all(f.shape == (84, 84) and f.dtype == np.uint8 for f in life.frames)
+    first = lives[0].frames
+    assert any(not np.array_equal(first[0], f) for f in first[1:])  # the ball moved
+    grid = frame_grid(lives)
+    width = max(len(life.frames) for life in lives)
+    assert grid.shape == (len(lives) * 86, width * 86)
+    assert np.array_equal(grid[1:85, 1:85], first[0])
+    row, col = 86 * (len(lives) - 1) + 1, 86 * (len(lives[-1].frames) - 1) + 1
+    assert np.array_equal(grid[row : row + 84, col : col + 84], lives[-1].frames[-1])
+    with pytest.raises(ValueError, match="no frames"):
+        frame_grid([Life()])
 
 
 def test_a_policy_that_never_serves_keeps_its_first_life() -> None:
